@@ -1,0 +1,34 @@
+# Quick start: `make run` and `make test`; both set up the virtual environment on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export QT_QPA_PLATFORM_TEST := offscreen
+
+.PHONY: setup run test lint screenshots clean
+
+setup: $(STAMP)
+
+# Re-installs only when pyproject.toml changes (idempotent).
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test,demo]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/zse-gui
+
+test: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	$(BIN)/ruff check zse_gui tests benchmarks
+	$(BIN)/lint-imports
+
+lint: setup
+	$(BIN)/ruff check zse_gui tests benchmarks
+	$(BIN)/mypy zse_gui/model zse_gui/engine zse_gui/viz zse_gui/data
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) build *.egg-info
