@@ -1,0 +1,283 @@
+"""Shared plumbing of the command-line tools: model options, sketch input, progress, exit codes.
+
+The CLIs are thin: they parse arguments, call the engine and the renderers, and turn the typed
+errors of ``zse_gui.errors`` into one-line messages and distinct exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zse_gui.engine.types import Stroke, StrokeSketch
+from zse_gui.errors import (
+    CancelledError,
+    ConfigError,
+    DatasetError,
+    GalleryError,
+    ImageReadError,
+    InvalidSketchError,
+    WeightsError,
+    ZseError,
+)
+
+if TYPE_CHECKING:  # torch loads only when a command needs the model
+    from zse_gui.engine.engine import Engine
+    from zse_gui.engine.gallery import GalleryIndex
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_ERROR",
+    "EXIT_USAGE",
+    "EXIT_INPUT",
+    "EXIT_SKETCH",
+    "EXIT_GALLERY",
+    "EXIT_MODEL",
+    "EXIT_CANCELLED",
+    "CliError",
+    "SketchInput",
+    "Formatter",
+    "add_model_args",
+    "add_gallery_args",
+    "build_engine",
+    "default_gallery",
+    "load_sketch",
+    "open_gallery",
+    "progress",
+    "run_main",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # any other zse-gui error
+EXIT_USAGE = 2  # argparse's own code for bad arguments
+EXIT_INPUT = 3  # a missing or unreadable input file
+EXIT_SKETCH = 4  # the sketch is empty or has no ink
+EXIT_GALLERY = 5  # the gallery folder or cache cannot be used
+EXIT_MODEL = 6  # unknown model, unusable weights, no weights given
+EXIT_CANCELLED = 130  # Ctrl+C, as shells report SIGINT
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class CliError(Exception):
+    """A problem the CLI reports itself: message plus exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the hand-wrapped examples in the epilog (defaults are written into each help text)."""
+
+
+def default_gallery() -> Path | None:
+    """The bundled demo gallery (``resources/demo_gallery``) when it is there."""
+    p = _REPO_ROOT / "resources" / "demo_gallery"
+    return p if p.is_dir() else None
+
+
+def _default_model() -> tuple[str, str] | None:
+    """``("zse_lite", "default")`` when that config is registered and its weight file exists."""
+    from zse_gui.model import default_models_dir, list_configs
+    from zse_gui.model.config import get_config
+
+    if "zse_lite" not in list_configs():
+        return None
+    cfg = get_config("zse_lite")
+    if cfg.weights_file and (default_models_dir() / cfg.weights_file).is_file():
+        return "zse_lite", "default"
+    return None
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--weights``, ``--seed``, ``--device``, ``--precision``."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--model", help="model config name (default: zse_lite with its bundled weights)")
+    g.add_argument(
+        "--weights",
+        help="weight file (.pth or .safetensors); 'default' = the config's bundled file in models/",
+    )
+    g.add_argument(
+        "--seed",
+        type=int,
+        help="random-init weights seeded with SEED instead of a weight file (tests and demos only: "
+        "the rankings mean nothing)",
+    )
+    g.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    g.add_argument(
+        "--precision", default="auto", help="auto (default: fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16"
+    )
+    g.add_argument("--trust", action="store_true", help="allow full unpickling of a trusted .pth checkpoint")
+
+
+def add_gallery_args(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--gallery`` and ``--cache-dir``."""
+    dflt = default_gallery()
+    parser.add_argument(
+        "--gallery",
+        type=Path,
+        default=None if required else dflt,
+        help="photo folder, one sub-folder per class gives labels"
+        + ("" if required or dflt is None else " (default: the bundled demo gallery)"),
+    )
+    parser.add_argument(
+        "--cache-dir", type=Path, help="gallery cache root (default: $ZSE_CACHE_DIR or ~/.cache/zse-gui)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def build_engine(args: argparse.Namespace) -> Engine:
+    """An ``Engine`` for the model options (imported lazily: torch loads only when needed).
+
+    Raises:
+        CliError: no model given and no bundled default, or ``--seed`` mixed with ``--weights``.
+    """
+    from zse_gui.engine.engine import Engine
+    from zse_gui.model import create_model
+    from zse_gui.model.config import get_config
+
+    name, weights = args.model, args.weights
+    if args.seed is not None and weights is not None:
+        raise CliError("pass either --weights or --seed, not both", EXIT_USAGE)
+    if name is None:
+        found = _default_model()
+        if found is None:
+            raise CliError(
+                "no model given and the bundled zse_lite weights are not installed; "
+                "pass --model NAME --weights FILE (e.g. --model zse_vitb16 --weights best_checkpoint.pth)",
+                EXIT_MODEL,
+            )
+        name, weights = found if weights is None and args.seed is None else (found[0], weights)
+    cfg = get_config(name)  # ConfigError lists the known names
+    if weights is None and args.seed is None:
+        if not cfg.weights_file:
+            raise CliError(
+                f"model {name!r} has no bundled weights; pass --weights FILE "
+                "(or --seed N for a random-init model, for tests only)",
+                EXIT_MODEL,
+            )
+        weights = "default"
+    if weights is not None and weights != "default" and not Path(weights).is_file():
+        raise CliError(f"weight file {weights} not found", EXIT_MODEL)
+    model = create_model(name, weights=weights, trust=args.trust, seed=args.seed)
+    engine = Engine(model, device=args.device, precision=args.precision)
+    log.info("model %s, weights %s (%s)", name, engine.weights_info.source, engine.weights_info.sha256[:12])
+    return engine
+
+
+@dataclass(frozen=True)
+class SketchInput:
+    """A sketch read from the command line.
+
+    Attributes:
+        query: what the engine encodes: a ``StrokeSketch`` (ndjson) or an image path.
+        source: the file as given.
+        strokes: the strokes of an ndjson drawing, else None.
+        label: the drawing's category (ndjson ``word``) or ``--label``, else None.
+    """
+
+    query: StrokeSketch | str
+    source: str
+    strokes: StrokeSketch | None
+    label: str | None
+
+
+def load_sketch(path: Path, drawing: int = 0, label: str | None = None) -> SketchInput:
+    """Read a sketch image or one drawing of a QuickDraw ``.ndjson`` file.
+
+    Raises:
+        CliError: missing file, no such drawing, or an empty drawing.
+    """
+    if not path.is_file():
+        raise CliError(f"sketch file {path} not found", EXIT_INPUT)
+    if path.suffix.lower() not in (".ndjson", ".jsonl"):
+        return SketchInput(str(path), str(path), None, label)
+    from zse_gui.data.sketch_raster import quickdraw_to_strokes, read_quickdraw_ndjson
+
+    drawings = read_quickdraw_ndjson(path, limit=drawing + 1)
+    if len(drawings) <= drawing:
+        raise CliError(
+            f"{path} has {len(drawings)} drawing(s); --drawing {drawing} does not exist", EXIT_INPUT
+        )
+    d = drawings[drawing]
+    strokes = tuple(Stroke(pts, w) for pts, w in quickdraw_to_strokes(d, pen_width=3.0, canvas=256))
+    sketch = StrokeSketch(strokes, (256, 256))
+    if sketch.is_empty:
+        raise CliError(f"{path} drawing {drawing} has no strokes", EXIT_SKETCH)
+    return SketchInput(sketch, f"{path}#{drawing}", sketch, label or d.word)
+
+
+@contextmanager
+def progress(desc: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def open_gallery(engine: Engine, folder: Path | None, cache_dir: Path | None, quiet: bool) -> GalleryIndex:
+    """Index (or update the cache of) a gallery folder, with a progress bar.
+
+    Raises:
+        CliError: no gallery given and no bundled demo gallery.
+    """
+    if folder is None:
+        raise CliError("no gallery: pass --gallery FOLDER", EXIT_USAGE)
+    if not folder.is_dir():
+        raise CliError(f"gallery folder {folder} not found or not a folder", EXIT_GALLERY)
+    with progress(f"indexing {folder.name}", not quiet) as cb:
+        index = engine.index_gallery(folder, cache_root=cache_dir, progress=cb)
+    for path, reason in index.skipped:
+        log.warning("skipped %s: %s", path, reason)
+    return index
+
+
+_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (InvalidSketchError, EXIT_SKETCH),
+    (ImageReadError, EXIT_INPUT),
+    (DatasetError, EXIT_INPUT),
+    (GalleryError, EXIT_GALLERY),
+    (WeightsError, EXIT_MODEL),
+    (ConfigError, EXIT_MODEL),
+    (CancelledError, EXIT_CANCELLED),
+)
+
+
+def run_main(prog: str, body: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
+    """Run a CLI body, turning errors into ``prog: error: message`` on stderr and an exit code."""
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(levelname)s: %(message)s")
+    try:
+        return body(argv)
+    except CliError as e:
+        sys.stderr.write(f"{prog}: error: {e}\n")
+        return e.code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return EXIT_CANCELLED
+    except ZseError as e:
+        code = next((c for t, c in _CODES if isinstance(e, t)), EXIT_ERROR)
+        sys.stderr.write(f"{prog}: error: {e}\n")
+        return code

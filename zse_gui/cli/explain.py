@@ -1,0 +1,309 @@
+"""``zse-explain``: write the explanation figures (PNG/SVG/PDF) and their JSON sidecar."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zse_gui.cli.common import (
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_USAGE,
+    CliError,
+    Formatter,
+    SketchInput,
+    add_gallery_args,
+    add_model_args,
+    build_engine,
+    load_sketch,
+    open_gallery,
+    progress,
+    run_main,
+)
+from zse_gui.data.imageio import read_image_rgb
+from zse_gui.engine.types import RetrievalResult
+from zse_gui.errors import ConfigError
+from zse_gui.viz import (
+    FORMATS,
+    VIEWS,
+    CorrespondenceSettings,
+    ExportOptions,
+    Provenance,
+    ReportPage,
+    export_explanation,
+    write_pdf_report,
+)
+
+if TYPE_CHECKING:
+    from zse_gui.engine.engine import Engine, SketchQuery
+    from zse_gui.engine.gallery import GalleryIndex
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+examples:
+  zse-explain my_cat.png photos/cat_03.jpg                    # explain one sketch-photo pair
+  zse-explain my_cat.png --rank 1 --out figs                  # the top demo-gallery result
+  zse-explain cats.ndjson --drawing 2 --rank 3 --gallery ~/photos --format svg,pdf
+  zse-explain sketch.png --rank 1 --report 5                  # plus a 6-page PDF report of the top 5
+  zse-explain sketch.png photo.jpg --pairs 30 --head 2 --mutual-only --highlight 97
+
+Writes <out>/<stem>_{correspondences,attention,synthesis,kernel}.<fmt> and <out>/<stem>.json,
+the sidecar with the model, weights sha256, strokes, settings and every drawn pair.
+Exit codes: 0 ok, 2 bad arguments, 3 missing/unreadable file, 4 empty sketch,
+5 unreadable gallery, 6 unknown model or bad weights.
+"""
+
+
+def _csv(choices: Sequence[str], what: str) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        items = tuple(t.strip().lower() for t in text.split(",") if t.strip())
+        bad = [t for t in items if t not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(
+                f"{what} {','.join(bad) or text!r} invalid; choose from {','.join(choices)}"
+            )
+        return items
+
+    return parse
+
+
+def _head(text: str) -> int | None:
+    if text.lower() == "mean":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"head must be 'mean' or a number, got {text!r}") from None
+
+
+def _heads(text: str) -> tuple[int, ...] | None:
+    if text.lower() == "all":
+        return None
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"heads must be 'all' or numbers like 0,3, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser."""
+    p = argparse.ArgumentParser(
+        prog="zse-explain",
+        description="Explain a sketch-photo match: token correspondences, [Ret] attention, "
+        "patch-replacement synthesis and the relation kernel, as figures plus a JSON sidecar.",
+        epilog=EPILOG,
+        formatter_class=Formatter,
+    )
+    p.add_argument("sketch", type=Path, metavar="SKETCH", help="sketch image, or a QuickDraw .ndjson file")
+    p.add_argument("photo", type=Path, nargs="?", metavar="PHOTO", help="photo to explain (or use --rank)")
+    p.add_argument("--rank", type=int, help="explain the N-th (1-based) result of searching --gallery")
+    p.add_argument(
+        "--drawing", type=int, default=0, help="which drawing of an .ndjson file, 0-based (default: 0)"
+    )
+    p.add_argument("--label", help="the sketch's class (ndjson: its word)")
+    p.add_argument(
+        "--out", type=Path, default=Path("explanations"), help="output folder (default: explanations)"
+    )
+    p.add_argument("--stem", help="file-name stem (default: <sketch>__<photo> or <sketch>__rank<N>)")
+    p.add_argument(
+        "--format",
+        type=_csv(FORMATS, "format"),
+        default=FORMATS,
+        help="comma list of png,svg,pdf (default: all)",
+    )
+    p.add_argument(
+        "--views",
+        type=_csv(VIEWS, "view"),
+        default=VIEWS,
+        help="comma list of " + ",".join(VIEWS) + " (default: all)",
+    )
+    p.add_argument(
+        "--report", type=int, default=0, metavar="K", help="also write a PDF report of the top K results"
+    )
+    p.add_argument("--faithfulness", type=int, default=0, metavar="N", help="mask-test the N strongest pairs")
+    c = p.add_argument_group("correspondences")
+    c.add_argument(
+        "--pairs", type=int, default=15, help="draw the top N pairs, 0 = all that pass (default: 15)"
+    )
+    c.add_argument(
+        "--threshold", type=float, default=0.0, help="minimum attention weight of a drawn pair (default: 0)"
+    )
+    c.add_argument("--head", type=_head, default=None, help="cross-attention head, or 'mean' (default)")
+    c.add_argument("--mutual-only", action="store_true", help="only mutual best matches")
+    c.add_argument("--all-patches", action="store_true", help="also pairs whose sketch patch has no ink")
+    c.add_argument(
+        "--side",
+        choices=("sketch", "photo"),
+        default="sketch",
+        help="whose attention picks the matches (default: sketch)",
+    )
+    c.add_argument("--highlight", type=int, help="show the matches of this patch id (on --side)")
+    c.add_argument(
+        "--palette", default="viridis", help="matplotlib colour map of the line strength (default: viridis)"
+    )
+    c.add_argument("--no-grid", action="store_true", help="no patch grid")
+    a = p.add_argument_group("attention and synthesis")
+    a.add_argument(
+        "--heads", type=_heads, default=None, help="[Ret] attention heads, e.g. 0,3 (default: all)"
+    )
+    a.add_argument(
+        "--background",
+        choices=("dim", "image", "black"),
+        default="dim",
+        help="attention background (default: dim)",
+    )
+    a.add_argument(
+        "--keep-mass",
+        type=float,
+        default=0.6,
+        help="share of each head's attention mass shown, in (0, 1] (default: 0.6)",
+    )
+    a.add_argument(
+        "--overlay", type=float, default=0.35, help="faded sketch over the synthesis, 0..1 (default: 0.35)"
+    )
+    add_gallery_args(p)
+    add_model_args(p)
+    return p
+
+
+def _options(args: argparse.Namespace) -> ExportOptions:
+    cs = CorrespondenceSettings(
+        top_k=args.pairs or None,
+        threshold=args.threshold,
+        head=args.head,
+        mutual_only=args.mutual_only,
+        ink_only=not args.all_patches,
+        palette=args.palette,
+        show_grid=not args.no_grid,
+    )
+    return ExportOptions(
+        formats=tuple(args.format),
+        views=tuple(args.views),
+        correspondence=cs,
+        highlight=args.highlight,
+        side=args.side,
+        heads=args.heads,
+        background=args.background,
+        keep_mass=args.keep_mass,
+        synthesis_grid=not args.no_grid,
+        sketch_overlay_alpha=args.overlay,
+    )
+
+
+def _provenance(
+    engine: Engine, sketch: SketchInput, photo: str, label: str | None, rank: int | None
+) -> Provenance:
+    info = engine.weights_info
+    return Provenance(
+        model=engine.config.name,
+        weights_sha256=info.sha256,
+        weights_source=info.source,
+        sketch_source=sketch.source,
+        strokes=sketch.strokes,
+        photo_path=photo,
+        photo_label=label,
+        query_label=sketch.label,
+        rank=rank,
+    )
+
+
+def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if (args.photo is None) == (args.rank is None):
+        p.error("give either PHOTO or --rank N (not both)")
+    if args.rank is not None and args.rank < 1:
+        p.error(f"--rank is 1-based, got {args.rank}")
+    if args.pairs < 0 or args.report < 0 or args.faithfulness < 0:
+        p.error("--pairs, --report and --faithfulness must be >= 0")
+    if args.photo is not None and not args.photo.is_file():
+        raise CliError(f"photo file {args.photo} not found", EXIT_INPUT)
+
+
+def _write_report(
+    args: argparse.Namespace,
+    engine: Engine,
+    sketch: SketchInput,
+    query: SketchQuery,
+    gallery: GalleryIndex,
+    result: RetrievalResult,
+    options: ExportOptions,
+) -> None:
+    """Explain the top ``--report`` results and write them as one multi-page PDF plus sidecar."""
+    items = result.items[: args.report]
+    pages = []
+    with progress("explaining", not args.quiet) as cb:
+        for k, it in enumerate(items):
+            cb(k, len(items))
+            expl = engine.explain(query, gallery, index=it.index)
+            pages.append(ReportPage(expl, it, _provenance(engine, sketch, it.path, it.label, it.final_rank)))
+        cb(len(items), len(items))
+    thumbs = [read_image_rgb(it.path) for it in items]
+    header = f"{sketch.source}   model {engine.config.name} ({engine.weights_info.sha256[:12]})"
+    pdf, side = write_pdf_report(
+        args.out / f"{args.sketch.stem}__report.pdf",
+        pages,
+        options.correspondence,
+        strip=(query.prepared.display, result, thumbs, sketch.label),
+        header=header,
+    )
+    print(pdf)
+    print(side)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_args(parser, args)
+    try:
+        options = _options(args)
+    except ConfigError as e:  # a bad palette or threshold is a usage error, not a model error
+        raise CliError(str(e), EXIT_USAGE) from None
+    sketch = load_sketch(args.sketch, args.drawing, args.label)
+    engine = build_engine(args)
+    query = engine.encode_sketch(sketch.query)
+    n_heads = engine.config.ca_heads
+    if args.head is not None and not 0 <= args.head < n_heads:
+        raise CliError(
+            f"--head {args.head} out of range: {engine.config.name} has {n_heads} CA heads", EXIT_USAGE
+        )
+    n_patches = engine.config.num_patches
+    if args.highlight is not None and not 0 <= args.highlight < n_patches:
+        raise CliError(f"--highlight {args.highlight} out of range 0..{n_patches - 1}", EXIT_USAGE)
+    gallery = result = None
+    if args.rank is not None or args.report:
+        gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet)
+        result = engine.search(query, gallery, top_k=max(args.rank or 1, args.report))
+    if args.rank is not None:
+        assert gallery is not None and result is not None
+        if args.rank > len(result.items):
+            raise CliError(
+                f"--rank {args.rank} but the gallery has only {len(result.items)} results", EXIT_USAGE
+            )
+        item = result.items[args.rank - 1]
+        expl = engine.explain(query, gallery, index=item.index, faithfulness_top=args.faithfulness)
+        prov = _provenance(engine, sketch, item.path, item.label, item.final_rank)
+        photo_name = f"rank{args.rank}"
+    else:
+        expl = engine.explain(query, photo=str(args.photo), faithfulness_top=args.faithfulness)
+        prov = _provenance(engine, sketch, str(args.photo), None, None)
+        photo_name = args.photo.stem
+    stem = args.stem or f"{args.sketch.stem}__{photo_name}"
+    written = export_explanation(expl, args.out, stem, options, prov)
+    for f in written.files:
+        print(f)
+    print(f"{written.sidecar}  ({written.pairs} pairs, relation {expl.relation_score:.3f})")
+    if args.report:
+        assert gallery is not None and result is not None
+        _write_report(args, engine, sketch, query, gallery, result, options)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zse-explain``; returns the exit code."""
+    return run_main("zse-explain", _run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""``zse-index``: build or update the embedding cache of a photo gallery."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from zse_gui.cli.common import (
+    EXIT_GALLERY,
+    EXIT_OK,
+    CliError,
+    Formatter,
+    add_model_args,
+    build_engine,
+    progress,
+    run_main,
+)
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """\
+examples:
+  zse-index resources/demo_gallery                  # bundled zse_lite model
+  zse-index ~/photos --model zse_vitb16 --weights best_checkpoint.pth --device cuda
+  zse-index ~/photos --cache-dir /tmp/zse-cache --json
+
+Re-running only encodes new or changed files; removed files leave the cache.
+Exit codes: 0 ok, 2 bad arguments, 5 unreadable gallery, 6 unknown model or bad weights.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs)."""
+    p = argparse.ArgumentParser(
+        prog="zse-index",
+        description="Build or update the cached [Ret] embeddings and SA tokens of a gallery folder.",
+        epilog=EPILOG,
+        formatter_class=Formatter,
+    )
+    p.add_argument("gallery", type=Path, metavar="GALLERY_DIR", help="photo folder (sub-folders = classes)")
+    p.add_argument("--cache-dir", type=Path, help="cache root (default: $ZSE_CACHE_DIR or ~/.cache/zse-gui)")
+    p.add_argument("--batch-size", type=int, default=16, help="photos per forward pass (default: 16)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_model_args(p)
+    return p
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    engine = build_engine(args)
+    if not args.gallery.is_dir():
+        raise CliError(f"gallery folder {args.gallery} not found or not a folder", EXIT_GALLERY)
+    with progress(f"indexing {args.gallery.name}", not args.quiet) as cb:
+        index = engine.index_gallery(
+            args.gallery, cache_root=args.cache_dir, batch_size=args.batch_size, progress=cb
+        )
+    summary = {
+        "gallery": str(index.root),
+        "cache_dir": str(index.cache_dir),
+        "model": index.config_name,
+        "weights_sha256": index.weights_sha256,
+        "images": len(index),
+        "classes": len(index.class_names),
+        "encoded": index.num_encoded,
+        "reused": index.num_reused,
+        "skipped": [{"path": p, "reason": r} for p, r in index.skipped],
+    }
+    if args.json:
+        sys.stdout.write(json.dumps(summary, indent=1) + "\n")
+    else:
+        print(
+            f"{summary['gallery']}: {len(index)} images in {summary['classes']} classes "
+            f"({index.num_encoded} encoded, {index.num_reused} from cache, {len(index.skipped)} skipped)"
+        )
+        for path, reason in index.skipped:
+            print(f"  skipped {path}: {reason}")
+        print(f"cache: {index.cache_dir}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zse-index``; returns the exit code."""
+    return run_main("zse-index", _run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
