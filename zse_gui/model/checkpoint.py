@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import pickle
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from zse_gui.errors import WeightsError
+from zse_gui.model.keymap import native_to_official, official_to_native
 
 __all__ = [
     "LoadReport",
@@ -48,80 +48,12 @@ log = logging.getLogger(__name__)
 FORMAT_TAG = "zse_gui"
 FORMAT_VERSION = "1"
 
-# (official regex, native template) for the SA encoder; everything else has the same name.
-_SA_MAP: list[tuple[str, str]] = [
-    (r"sa\.model\.cls", "sa.vit.cls_token"),
-    (r"sa\.model\.pos_embedding", "sa.vit.pos_embed"),
-    (r"sa\.model\.embedding\.(weight|bias)", r"sa.vit.patch_embed.proj.\1"),
-    (r"sa\.model\.scale\.seq\.(\d+)\.weight", r"sa.stem.seq.\1.weight"),
-    (r"sa\.model\.transformer\.layers\.(\d+)\.0\.layer_norm_input\.(weight|bias)", r"sa.vit.blocks.\1.norm1.\2"),
-    (r"sa\.model\.transformer\.layers\.(\d+)\.0\.attention\.to_qkv\.(weight|bias)", r"sa.vit.blocks.\1.attn.qkv.\2"),
-    (r"sa\.model\.transformer\.layers\.(\d+)\.0\.attention\.to_out\.0\.(weight|bias)", r"sa.vit.blocks.\1.attn.proj.\2"),
-    (r"sa\.model\.transformer\.layers\.(\d+)\.0\.layer_norm_out\.(weight|bias)", r"sa.vit.blocks.\1.norm2.\2"),
-    (r"sa\.model\.transformer\.layers\.(\d+)\.0\.mlp\.net\.0\.(weight|bias)", r"sa.vit.blocks.\1.mlp.fc1.\2"),
-    (r"sa\.model\.transformer\.layers\.(\d+)\.0\.mlp\.net\.3\.(weight|bias)", r"sa.vit.blocks.\1.mlp.fc2.\2"),
-    (r"sa\.model\.transformer\.encoder_norm\.(weight|bias)", r"sa.vit.norm.\1"),
-]
-_NATIVE_MAP: list[tuple[str, str]] = [
-    ("sa.vit.cls_token", "sa.model.cls"),
-    ("sa.vit.pos_embed", "sa.model.pos_embedding"),
-    (r"sa\.vit\.patch_embed\.proj\.(weight|bias)", r"sa.model.embedding.\1"),
-    (r"sa\.stem\.seq\.(\d+)\.weight", r"sa.model.scale.seq.\1.weight"),
-    (r"sa\.vit\.blocks\.(\d+)\.norm1\.(weight|bias)", r"sa.model.transformer.layers.\1.0.layer_norm_input.\2"),
-    (r"sa\.vit\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)", r"sa.model.transformer.layers.\1.0.attention.to_qkv.\2"),
-    (r"sa\.vit\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", r"sa.model.transformer.layers.\1.0.attention.to_out.0.\2"),
-    (r"sa\.vit\.blocks\.(\d+)\.norm2\.(weight|bias)", r"sa.model.transformer.layers.\1.0.layer_norm_out.\2"),
-    (r"sa\.vit\.blocks\.(\d+)\.mlp\.fc1\.(weight|bias)", r"sa.model.transformer.layers.\1.0.mlp.net.0.\2"),
-    (r"sa\.vit\.blocks\.(\d+)\.mlp\.fc2\.(weight|bias)", r"sa.model.transformer.layers.\1.0.mlp.net.3.\2"),
-    (r"sa\.vit\.norm\.(weight|bias)", r"sa.model.transformer.encoder_norm.\1"),
-]
-
-
-def _rename(key: str, table: list[tuple[str, str]], prefix: str) -> str:
-    for pattern, template in table:
-        m = re.fullmatch(pattern, key)
-        if m:
-            return m.expand(template)
-    if key.startswith(prefix):
-        raise KeyError(key)
-    return key
-
-
-def official_to_native(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Rename official ``sa.model.*`` keys to ours; CA, conv2d and RN keys are unchanged.
-
-    An ``sa.model.*`` key with no mapping is kept under its official name, so strict matching
-    reports it as unexpected instead of losing it.
-    """
-    out: dict[str, Tensor] = {}
-    for k, v in state.items():
-        try:
-            out[_rename(k, _SA_MAP, "sa.model.")] = v
-        except KeyError:
-            out[k] = v
-    return out
-
-
-def native_to_official(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Rename our keys to the official layout (inverse of ``official_to_native``).
-
-    Raises:
-        WeightsError: a key of the SA encoder has no official name (e.g. another backbone).
-    """
-    out: dict[str, Tensor] = {}
-    for k, v in state.items():
-        try:
-            out[_rename(k, _NATIVE_MAP, "sa.")] = v
-        except KeyError:
-            raise WeightsError(
-                "<model>", f"key {k!r} has no name in the official layout", "only zse_vitb16-style models export"
-            ) from None
-    return out
-
-
 @dataclass
 class LoadReport:
     """What a load did, key by key. Nothing is dropped without being listed here.
+
+    Key names are in our layout (after renaming official ``sa.model.*`` keys), with the
+    file's ``module.`` prefix where it had one.
 
     Attributes:
         path: the file read.
@@ -132,6 +64,8 @@ class LoadReport:
         missing: model keys the file lacks (after the filter).
         unexpected: file keys the model lacks (after the filter).
         shape_mismatch: ``(key, file shape, model shape)`` triples.
+        converted: ``(key, file dtype, model dtype)`` of tensors cast on copy (e.g. an fp16 file
+            into an fp32 model); the values are loaded, but the precision changed.
         external: model keys deliberately left to another source (e.g. a frozen backbone).
         metadata: non-tensor entries of the file (epoch, metrics, config name, ...).
     """
@@ -146,9 +80,11 @@ class LoadReport:
     shape_mismatch: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    converted: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """True when no key is missing, unexpected or mis-shaped."""
         return not (self.missing or self.unexpected or self.shape_mismatch)
 
     def summary(self) -> str:
@@ -167,11 +103,18 @@ class LoadReport:
             lines.append(f"provided externally: {len(self.external)} tensors")
         for name, items in (("missing", self.missing), ("unexpected", self.unexpected)):
             if items:
-                lines.append(f"{name} ({len(items)}): " + ", ".join(items[:8]) + (" ..." if len(items) > 8 else ""))
+                more = " ..." if len(items) > 8 else ""
+                lines.append(f"{name} ({len(items)}): " + ", ".join(items[:8]) + more)
         for k, fs, ms in self.shape_mismatch[:8]:
             lines.append(f"shape mismatch: {k} file {list(fs)} model {list(ms)}")
+        if len(self.shape_mismatch) > 8:
+            lines.append(f"... {len(self.shape_mismatch) - 8} more shape mismatches")
+        if self.converted:
+            k, fd, md = self.converted[0]
+            lines.append(f"dtype cast on load: {len(self.converted)} tensors (e.g. {k}: {fd} -> {md})")
         if self.metadata:
-            lines.append("metadata: " + ", ".join(f"{k}={v}" for k, v in self.metadata.items() if k != "meta"))
+            items_txt = ", ".join(f"{k}={v}" for k, v in self.metadata.items() if k != "meta")
+            lines.append("metadata: " + items_txt)
         return "\n".join(lines)
 
 
@@ -197,24 +140,47 @@ def state_digest(model: nn.Module) -> str:
 
 
 def _numpy_safe_globals() -> list[Any]:
-    """The numpy objects a pickled ``numpy.float64`` needs (what the release stores metrics as)."""
-    core = getattr(np, "_core", None) or np.core
-    items: list[Any] = [core.multiarray.scalar, np.dtype]
+    """The numpy objects a pickled ``numpy.float64`` needs (what the release stores metrics as).
+
+    Only data constructors are allowed: the scalar rebuild function and the dtype types. The
+    scalar function is listed under both of its pickled names: numpy >= 2 writes
+    ``numpy._core.multiarray.scalar``, numpy 1.x (which saved the 2023 release) wrote
+    ``numpy.core.multiarray.scalar``. torch matches allowed globals by that dotted name.
+    """
+    core = getattr(np, "_core", None)
+    if core is None:  # numpy 1.x: only the old module name exists
+        import numpy.core.multiarray as multiarray
+    else:
+        multiarray = core.multiarray
+    scalar = multiarray.scalar
+    items: list[Any] = [
+        np.dtype,
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+    ]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
-        items += [getattr(dtypes, n) for n in ("Float64DType", "Float32DType", "Int64DType") if hasattr(dtypes, n)]
+        names = ("Float64DType", "Float32DType", "Float16DType", "Int64DType", "Int32DType", "BoolDType")
+        items += [getattr(dtypes, n) for n in names if hasattr(dtypes, n)]
     return items
 
 
+# A pre-1.6 (non-zip) torch file opens with its magic number pickled at protocol 2.
+_LEGACY_TORCH_HEAD = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
 def _sniff(path: Path) -> str:
+    """Classify a file by its first bytes: torch-zip, torch-legacy, pickle, safetensors, unknown."""
     with open(path, "rb") as f:
         head = f.read(16)
     if head[:4] == b"PK\x03\x04":
         return "torch-zip"
-    if head[:1] == b"\x80":
+    if head.startswith(_LEGACY_TORCH_HEAD):
         return "torch-legacy"
+    if head[:1] == b"\x80":
+        return "pickle"  # a pickle stream that torch.save did not write
     if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"
+        return "safetensors"  # 8-byte little-endian header length, then the JSON header
     return "unknown"
 
 
@@ -226,14 +192,101 @@ def _to_python(v: Any) -> Any:
     return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
 
 
+_TORCH_PREAMBLE = ("Weights only load failed", "Please file an issue", "Check the documentation")
+
+
+def _first_reason(err: BaseException) -> str:
+    """The informative line of a torch load error (torch wraps it in generic advice)."""
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    for ln in lines:
+        if "WeightsUnpickler error:" in ln and ln.split("WeightsUnpickler error:", 1)[1].strip():
+            return ln.split("WeightsUnpickler error:", 1)[1].strip()
+    useful = [ln for ln in lines if not ln.startswith(_TORCH_PREAMBLE)]
+    return useful[0] if useful else (lines[0] if lines else type(err).__name__)
+
+
+def _read_safetensors(
+    p: Path, map_location: str | torch.device
+) -> tuple[dict[str, Tensor], dict[str, Any], str]:
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta: dict[str, Any] = dict(f.metadata() or {})
+        state = load_file(str(p), device=str(map_location))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise WeightsError(p, f"unreadable safetensors file: {e}", "the file may be truncated") from e
+    if meta.get("format") == FORMAT_TAG:
+        fmt = FORMAT_TAG
+    else:
+        fmt = "official" if any(k.startswith("sa.model.") for k in state) else "safetensors"
+    if "meta" in meta:
+        try:
+            meta["meta"] = json.loads(meta["meta"])
+        except json.JSONDecodeError as e:
+            raise WeightsError(p, f"corrupt metadata: {e}") from e
+    return official_to_native(state), meta, fmt
+
+
+def _check_torch_zip(p: Path) -> None:
+    """Reject a truncated zip, a zip that is no torch file, or a member with a bad CRC."""
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = z.namelist()
+            if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+                raise WeightsError(p, "a zip archive, but not a torch checkpoint (no data.pkl inside)")
+            bad = z.testzip()  # reads every member and checks its CRC
+    except (zipfile.BadZipFile, EOFError, OSError, NotImplementedError, ValueError) as e:
+        raise WeightsError(p, f"truncated or corrupt torch file: {e}", "download it again") from e
+    if bad is not None:
+        raise WeightsError(p, f"corrupt member {bad!r} in torch file", "download it again")
+
+
+def _torch_load(p: Path, map_location: str | torch.device, trust: bool) -> Any:
+    """``torch.load`` with the safety rules; every failure becomes a ``WeightsError``."""
+    try:
+        if trust:
+            log.warning("unpickling %s with trust=True: arbitrary code in it would run", p)
+            return torch.load(p, map_location=map_location, weights_only=False)
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            return torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = _first_reason(e)
+        if "global" in reason.lower():
+            # The restricted unpickler met a class or function it will not import or call.
+            raise WeightsError(
+                p,
+                f"refused to unpickle: {reason}",
+                "the file holds objects beyond tensors and numbers; "
+                "pass trust=True only if you trust its source",
+            ) from e
+        raise WeightsError(
+            p,
+            f"not a readable torch checkpoint: {reason}",
+            "the file is corrupt, or holds pickled data that cannot be checked safely",
+        ) from e
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError) as e:
+        raise WeightsError(p, f"cannot read torch file: {_first_reason(e)}", "download it again") from e
+
+
 def read_checkpoint(
     path: str | os.PathLike[str], map_location: str | torch.device = "cpu", trust: bool = False
 ) -> tuple[dict[str, Tensor], dict[str, Any], str]:
     """Read a weight file into (state dict with native key names, metadata, source format).
 
     Accepts the official release layout (dict with ``model``; numpy scalars beside it; optional
-    ``module.`` prefix; CUDA tensors), a bare state dict in either key layout, and our
-    safetensors files. Key renaming only; filtering and matching happen in ``load_state``.
+    ``module.`` prefix; tensors saved on CUDA, remapped by ``map_location``), a bare state dict
+    in either key layout, and our safetensors files. Key renaming only; filtering and matching
+    happen in ``load_state``.
+
+    Args:
+        path: the weight file.
+        map_location: device the tensors are read onto (``"cpu"`` works for CUDA-saved files).
+        trust: allow arbitrary unpickling; never needed for the official checkpoint.
+
+    Returns:
+        ``(state, metadata, format)``; format is ``"official"``, ``"zse_gui"`` or ``"safetensors"``.
 
     Raises:
         WeightsError: missing, empty, truncated, non-checkpoint, or unsafe-to-unpickle file.
@@ -244,61 +297,34 @@ def read_checkpoint(
     if p.stat().st_size == 0:
         raise WeightsError(p, "the file is empty")
     kind = _sniff(p)
-    meta: dict[str, Any] = {}
     if kind == "safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file, safe_open
-
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                meta = dict(f.metadata() or {})
-            state = load_file(str(p), device=str(map_location))
-        except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise WeightsError(p, f"unreadable safetensors file: {e}", "the file may be truncated") from e
-        if meta.get("format") != FORMAT_TAG:
-            fmt = "official" if any(k.startswith("sa.model.") for k in state) else "safetensors"
-        else:
-            fmt = FORMAT_TAG
-        if "meta" in meta:
-            try:
-                meta["meta"] = json.loads(meta["meta"])
-            except json.JSONDecodeError as e:
-                raise WeightsError(p, f"corrupt metadata: {e}") from e
-        return official_to_native(state), meta, fmt
+        return _read_safetensors(p, map_location)
     if kind == "unknown":
-        raise WeightsError(p, "not a checkpoint (neither a torch file nor safetensors)", "pick a .pth or .safetensors file")
-    if kind == "torch-zip":
-        try:
-            with zipfile.ZipFile(p) as z:
-                bad = z.testzip()
-        except zipfile.BadZipFile as e:
-            raise WeightsError(p, "truncated or corrupt torch file", "download it again") from e
-        if bad is not None:
-            raise WeightsError(p, f"corrupt member {bad!r} in torch file", "download it again")
-    try:
-        if trust:
-            obj = torch.load(p, map_location=map_location, weights_only=False)
-        else:
-            with torch.serialization.safe_globals(_numpy_safe_globals()):
-                obj = torch.load(p, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
+        raise WeightsError(
+            p, "not a checkpoint (neither a torch file nor safetensors)", "pick a .pth or .safetensors file"
+        )
+    if kind == "pickle":
+        # Not unpickled at all: a raw pickle can run code and torch.save never writes one.
         raise WeightsError(
             p,
-            f"refused to unpickle: {str(e).splitlines()[0]}",
-            "the file holds objects beyond tensors and numbers; load it with trust=True only if you trust its source",
-        ) from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise WeightsError(p, f"truncated or corrupt torch file: {str(e).splitlines()[0]}", "download it again") from e
+            "a raw pickle stream, not a torch checkpoint; refused without unpickling",
+            "save weights with torch.save or as .safetensors",
+        )
+    if kind == "torch-zip":
+        _check_torch_zip(p)
+    obj = _torch_load(p, map_location, trust)
+    meta: dict[str, Any] = {}
     if isinstance(obj, Mapping) and "model" in obj and isinstance(obj["model"], Mapping):
         state_any = obj["model"]
-        meta = {k: _to_python(v) for k, v in obj.items() if k != "model"}
+        meta = {str(k): _to_python(v) for k, v in obj.items() if k != "model"}
     elif isinstance(obj, Mapping) and obj and all(isinstance(v, Tensor) for v in obj.values()):
         state_any = obj
     else:
         raise WeightsError(p, "not a model checkpoint: expected a state dict or a dict with key 'model'")
     state = {str(k): v for k, v in state_any.items()}
-    if not all(isinstance(v, Tensor) for v in state.values()):
-        raise WeightsError(p, "not a model checkpoint: 'model' holds non-tensor values")
+    bad = [k for k, v in state.items() if not isinstance(v, Tensor)]
+    if bad:
+        raise WeightsError(p, f"not a model checkpoint: non-tensor values under 'model' (e.g. {bad[0]!r})")
     return official_to_native(state), meta, "official"
 
 
@@ -315,25 +341,31 @@ def load_state(
     ``external_prefixes`` to another source. Every filtered key goes into ``report``.
 
     Raises:
-        WeightsError: any missing, unexpected or mis-shaped key (the report is attached).
+        WeightsError: any missing, unexpected or mis-shaped key (the report is attached as
+            ``err.report``); the model is left untouched then.
     """
     own = model.state_dict()
+    has_unused_copy = any(o.startswith("ca.encoder.layers.") for o in own)
     external = tuple(external_prefixes)
     filtered: dict[str, Tensor] = {}
     for k, v in state.items():
         name = k
         if name.startswith("module."):
-            name = name[len("module."):]
+            name = name[len("module.") :]
             report.filtered.append((k, "module. prefix"))
-        if name.startswith("ca.encoder.layers.") and not any(o.startswith("ca.encoder.layers.") for o in own):
+        if name.startswith("ca.encoder.layers.") and not has_unused_copy:
             report.filtered.append((k, "unused CA copy"))
             continue
+        if name in filtered:
+            raise WeightsError(report.path, f"key {name!r} appears twice (with and without 'module.')")
         filtered[name] = v
     report.external = sorted(k for k in own if external and k.startswith(external) and k not in filtered)
     report.missing = sorted(k for k in own if k not in filtered and k not in report.external)
     report.unexpected = sorted(k for k in filtered if k not in own)
     report.shape_mismatch = [
-        (k, tuple(v.shape), tuple(own[k].shape)) for k, v in filtered.items() if k in own and v.shape != own[k].shape
+        (k, tuple(v.shape), tuple(own[k].shape))
+        for k, v in filtered.items()
+        if k in own and v.shape != own[k].shape
     ]
     if not report.ok:
         err = WeightsError(
@@ -343,9 +375,12 @@ def load_state(
         )
         err.report = report  # type: ignore[attr-defined]
         raise err
+    report.converted = [
+        (k, str(v.dtype), str(own[k].dtype)) for k, v in filtered.items() if v.dtype != own[k].dtype
+    ]
     with torch.no_grad():
         for k, v in filtered.items():
-            own[k].copy_(v.to(own[k].dtype))
+            own[k].copy_(v)  # casts dtype and moves device; recorded in report.converted
     report.loaded = len(filtered)
     return report
 
@@ -363,19 +398,25 @@ def load_weights(
     Args:
         model: the model to fill in place.
         path: ``best_checkpoint.pth`` (official), a bare state dict, or our ``.safetensors``.
-        map_location: device the tensors are read onto.
+        map_location: device the tensors are read onto (best: the model's device).
         trust: allow arbitrary unpickling (only for files from a trusted source).
         external_prefixes: model keys that may be absent because another source provides them.
         expected_config: if the file names its config (our format), it must be this one.
 
     Returns:
         The ``LoadReport``.
+
+    Raises:
+        WeightsError: see ``read_checkpoint`` and ``load_state``; also a config-name mismatch
+            or a sha256 that differs from the ``<file>.json`` sidecar.
     """
     state, meta, fmt = read_checkpoint(path, map_location, trust)
     report = LoadReport(path=str(path), source_format=fmt, sha256=file_sha256(path), metadata=meta)
     if expected_config and meta.get("config") and meta["config"] != expected_config:
         raise WeightsError(
-            path, f"was saved for model {meta['config']!r}, not {expected_config!r}", f"use --model {meta['config']}"
+            path,
+            f"was saved for model {meta['config']!r}, not {expected_config!r}",
+            f"use --model {meta['config']}",
         )
     sidecar = Path(str(path) + ".json")
     if fmt == FORMAT_TAG and sidecar.is_file():
@@ -384,7 +425,11 @@ def load_weights(
         except (OSError, json.JSONDecodeError) as e:
             raise WeightsError(sidecar, f"unreadable sidecar: {e}") from e
         if side.get("sha256") and side["sha256"] != report.sha256:
-            raise WeightsError(path, "sha256 does not match its .json sidecar", "the file was changed or is corrupt")
+            raise WeightsError(
+                path,
+                f"sha256 {report.sha256[:12]}... does not match its .json sidecar ({side['sha256'][:12]}...)",
+                "the file was changed or is corrupt",
+            )
     load_state(model, state, report, external_prefixes)
     log.info("loaded %s", report.summary().replace("\n", "; "))
     return report
@@ -426,7 +471,12 @@ def save_safetensors(
     }
     info = dict(meta or {})
     info["excluded_prefixes"] = list(excl)
-    header = {"format": FORMAT_TAG, "version": FORMAT_VERSION, "config": config_name, "meta": json.dumps(info)}
+    header = {
+        "format": FORMAT_TAG,
+        "version": FORMAT_VERSION,
+        "config": config_name,
+        "meta": json.dumps(info),
+    }
     fd, tmp = _atomic_target(p)
     os.close(fd)
     try:

@@ -163,7 +163,9 @@ def list_configs() -> list[str]:
 register_config(
     ZseConfig(
         name="zse_vitb16",
-        description="ZSE-SBIR as released (CVPR 2023): ViT-B/16, learnable tokenizer, 1-layer CA, 49-anchor RN",
+        description=(
+            "ZSE-SBIR as released (CVPR 2023): ViT-B/16, learnable tokenizer, 1-layer CA, 49-anchor RN"
+        ),
         licence="MIT (official ZSE-SBIR release); weights from the official best_checkpoint.pth",
     )
 )

@@ -74,10 +74,13 @@ def create_model(
         name: registry name (``zse_vitb16``, ``zse_test``, ...) or a config.
         weights: ``None`` = random init; ``"default"`` = the config's bundled file in ``models/``;
             otherwise a path to an official ``.pth`` or our ``.safetensors``.
-        device: torch device.
-        trust: allow arbitrary unpickling of a ``.pth`` (only for trusted files).
+        device: torch device; the model is moved there first and the file is read with
+            ``map_location=device`` (a CUDA-saved checkpoint loads on a CPU-only machine).
+        trust: allow arbitrary unpickling of a ``.pth`` (only for trusted files; the official
+            checkpoint never needs it).
         pretrained_backbone: download timm's pretrained backbone (needs internet; never default).
-        seed: seed the random init for reproducible random-weight models.
+        seed: seed the random init for reproducible random-weight models (a forked RNG: the
+            caller's global torch RNG is left as it was).
 
     Returns:
         The model in eval mode, with ``model.weights_info`` (a ``WeightsInfo``).
@@ -86,20 +89,22 @@ def create_model(
         ConfigError: unknown name. WeightsError: the weights cannot be used (see ``load_weights``).
     """
     cfg = get_config(name) if isinstance(name, str) else name
-    if seed is not None:
-        torch.manual_seed(seed)
-    sa = None
-    if cfg.backbone != "vit":
-        if cfg.backbone not in _BACKBONES:
-            raise WeightsError(cfg.name, f"backbone {cfg.backbone!r} is not available", "is its module imported?")
-        sa = _BACKBONES[cfg.backbone](cfg)
-    model = ZseSbir(cfg, sa=sa)
+    dev = torch.device(device)
+    if seed is None:
+        model = _build(cfg)
+    else:
+        # Seed a forked RNG so a reproducible model does not reset the caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _build(cfg)
     if pretrained_backbone:
         loader = getattr(model.sa, "load_pretrained_vit", None)
         if loader is None:
             raise WeightsError(cfg.name, "this backbone has no timm pretrained weights")
         loader()
-    report = None
+    # Move first, then read the file straight onto the target device (map_location), so
+    # CUDA-saved tensors never need a detour and CPU-saved ones land where they are used.
+    model.to(dev)
     if weights is not None:
         path = Path(weights)
         if str(weights) == "default":
@@ -109,16 +114,30 @@ def create_model(
         report = load_weights(
             model,
             path,
-            map_location="cpu",
+            map_location=dev,
             trust=trust,
             external_prefixes=_EXTERNAL_PREFIXES.get(cfg.backbone, ()),
             expected_config=cfg.name,
         )
         if cfg.sha256 and str(weights) == "default" and report.sha256 != cfg.sha256:
-            raise WeightsError(path, f"sha256 {report.sha256[:12]}... is not the expected {cfg.sha256[:12]}...")
+            raise WeightsError(
+                path, f"sha256 {report.sha256[:12]}... is not the expected {cfg.sha256[:12]}..."
+            )
         info = WeightsInfo(cfg.name, str(path), report.sha256, report)
     else:
         info = WeightsInfo(cfg.name, "random-init", state_digest(model), None)
-    model.to(device).eval()
-    model.weights_info = info  # type: ignore[assignment]
+    model.eval()
+    model.weights_info = info
     return model
+
+
+def _build(cfg: ZseConfig) -> ZseSbir:
+    """Construct the network of ``cfg`` with random weights (on the CPU)."""
+    sa = None
+    if cfg.backbone != "vit":
+        if cfg.backbone not in _BACKBONES:
+            raise WeightsError(
+                cfg.name, f"backbone {cfg.backbone!r} is not available", "is its module imported?"
+            )
+        sa = _BACKBONES[cfg.backbone](cfg)
+    return ZseSbir(cfg, sa=sa)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +46,7 @@ class ConvStem(nn.Module):
         self.seq = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
+        """[B, 3, S, S] images -> [B, embed_dim, S / patch, S / patch] token map."""
         return self.seq(x)  # type: ignore[no-any-return]
 
 
@@ -63,8 +64,9 @@ class CaLayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        mean = x.mean(-1, keepdim=True)
-        std = x.std(-1, keepdim=True)  # unbiased
+        """Normalise the last axis of ``x`` [..., C]."""
+        mean = x.mean(-1, keepdim=True)  # [..., 1]
+        std = x.std(-1, keepdim=True)  # [..., 1], unbiased (N - 1), as released
         return self.a * (x - mean) / (std + self.eps) + self.b
 
 
@@ -100,6 +102,7 @@ class _FeedForward(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
+        """[B, T, C] -> [B, T, C] through the ReLU hidden layer [B, T, ffn]."""
         return self.w_2(self.dropout(F.relu(self.w_1(x))))  # type: ignore[no-any-return]
 
 
@@ -166,7 +169,10 @@ class CrossAttentionLayer(nn.Module):
         z = self.sublayer[1](y, self.feed_forward(y))
         return z, (probs if return_attn else None)
 
-    def forward(self, x_own: Tensor, x_other: Tensor, return_attn: bool = False) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, x_own: Tensor, x_other: Tensor, return_attn: bool = False
+    ) -> tuple[Tensor, Tensor | None]:
+        """Full layer for own tokens [B, T, C] attending over the other modality's [B, T, C]."""
         query, value = self.project_own(x_own)
         return self.attend(x_own, query, self.project_key(x_other), value, return_attn)
 
@@ -191,13 +197,13 @@ class CrossAttention(nn.Module):
 
     @property
     def sketch_layer(self) -> CrossAttentionLayer:
-        layer: CrossAttentionLayer = self.layer1[0]
-        return layer
+        """The sketch stream (``layer1.0``): sketch queries/values, photo keys."""
+        return cast(CrossAttentionLayer, self.layer1[0])
 
     @property
     def photo_layer(self) -> CrossAttentionLayer:
-        layer: CrossAttentionLayer = self.layer2[0]
-        return layer
+        """The photo stream (``layer2.0``): photo queries/values, sketch keys."""
+        return cast(CrossAttentionLayer, self.layer2[0])
 
     def project_sketch(self, sk: Tensor) -> CrossProjections:
         """Pair-independent projections of sketch SA tokens [B, T, C]."""
@@ -243,6 +249,10 @@ def raw_token_map(tokens: Tensor, grid: int) -> Tensor:
     "pixel" mixes many tokens. The released anchor conv was trained on exactly this layout.
     """
     b, p, c = tokens.shape
+    if p != grid * grid:
+        raise ValueError(f"{p} patch tokens do not fill a {grid}x{grid} grid")
+    # [B, P, C] token-major memory reinterpreted as [B, C, g, g]; contiguous() only copies a
+    # sliced input, it does not change the element order.
     return tokens.contiguous().view(b, c, grid, grid)
 
 
@@ -257,9 +267,12 @@ def cosine_kernel(sk_anchors: Tensor, ph_anchors: Tensor) -> Tensor:
     Returns:
         [B, A_sketch, A_photo].
     """
-    dots = torch.matmul(sk_anchors, ph_anchors.transpose(-2, -1))
-    norms = sk_anchors.norm(dim=-1).unsqueeze(-1) * ph_anchors.norm(dim=-1).unsqueeze(-2)
-    return torch.nan_to_num(dots / norms, nan=0.0)
+    dots = torch.matmul(sk_anchors, ph_anchors.transpose(-2, -1))  # [B, A, A]
+    norms = sk_anchors.norm(dim=-1).unsqueeze(-1) * ph_anchors.norm(dim=-1).unsqueeze(-2)  # [B, A, A]
+    kernel = dots / norms
+    # Only NaN (0/0 from an all-zero anchor) is replaced, as released; nan_to_num would also
+    # clamp infinities, which the release does not do.
+    return torch.where(torch.isnan(kernel), torch.zeros_like(kernel), kernel)
 
 
 class RelationNetwork(nn.Module):

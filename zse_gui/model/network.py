@@ -16,10 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING, cast
 
 import timm
 import torch
-from timm.models.vision_transformer import VisionTransformer
+from timm.layers.attention import Attention
+from timm.models.vision_transformer import Block, VisionTransformer
 from torch import Tensor, nn
 
 from zse_gui.model.config import ZseConfig
@@ -31,6 +33,9 @@ from zse_gui.model.layers import (
     cosine_kernel,
     raw_token_map,
 )
+
+if TYPE_CHECKING:
+    from zse_gui.model.factory import WeightsInfo
 
 __all__ = ["SelfAttentionEncoder", "ZseSbir", "TokensOut", "CrossOut", "RelationOut", "PairOut"]
 
@@ -130,18 +135,28 @@ class SelfAttentionEncoder(nn.Module):
         src = timm.create_model(timm_name, pretrained=True, num_classes=0)
         missing, unexpected = self.vit.load_state_dict(src.state_dict(), strict=False)
         if missing or unexpected:
-            raise RuntimeError(f"timm weights {timm_name} do not fit: missing {missing}, unexpected {unexpected}")
+            raise RuntimeError(
+                f"timm weights {timm_name} do not fit: missing {missing}, unexpected {unexpected}"
+            )
 
     def tokenize(self, img: Tensor) -> Tensor:
         """[B, 3, H, W] normalised images -> [B, P, C] patch tokens (no [Ret], no position)."""
-        grid = (self.vit.patch_embed.proj(img) + self.stem(img)) / 2  # [B, C, g, g]
+        patch_conv = cast(nn.Conv2d, self.vit.patch_embed.proj)
+        grid: Tensor = (patch_conv(img) + self.stem(img)) / 2  # [B, C, g, g]
         return grid.flatten(2).transpose(1, 2)  # [B, P, C], row-major
 
     def forward(self, img: Tensor, return_attn: bool = False) -> TokensOut:
+        """[B, 3, S, S] normalised images -> tokens [B, 1 + P, C] (+ [Ret] attention on request)."""
+        s = self.cfg.img_size
+        if img.ndim != 4 or tuple(img.shape[1:]) != (3, s, s):
+            # The learned positional embedding fixes the grid: resize before, do not resample here.
+            raise ValueError(f"expected images [B, 3, {s}, {s}], got {list(img.shape)}")
         vit = self.vit
-        x = vit._pos_embed(self.tokenize(img))  # [B, 1 + P, C] with [Ret] and positions
-        x = vit.norm_pre(x)
-        blocks = list(vit.blocks)
+        x = vit._pos_embed(self.tokenize(img))  # [B, 1 + P, C] with [Ret], positions, pos dropout
+        x = vit.patch_drop(x)  # identity for the released config, kept to mirror timm's order
+        x = vit.norm_pre(x)  # identity (no pre-norm in the release)
+        blocks = [cast(Block, b) for b in vit.blocks]
+        # Only the last block needs the explicit path; the others keep timm's fused attention.
         last = len(blocks) - 1 if return_attn else len(blocks)
         for blk in blocks[:last]:
             x = blk(x)
@@ -153,22 +168,25 @@ class SelfAttentionEncoder(nn.Module):
         return TokensOut(x, ret_attn)
 
 
-def _block_with_attn(blk: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+def _block_with_attn(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     """Run one timm ViT block explicitly, returning its softmax attention [B, h, T, T].
 
-    Mirrors timm's ``Block.forward`` (pre-norm attention and MLP with layer scale and drop
-    path); a test checks it against the block's own forward.
+    Mirrors timm's ``Block.forward`` and ``Attention.forward`` (non-fused branch: pre-norm
+    attention and MLP with layer scale and drop path); a test checks it against the block's own
+    forward. timm's fused attention never materialises the probabilities, hence this copy.
     """
-    a = blk.attn
-    h = blk.norm1(x)
-    b, t, c = h.shape
-    qkv = a.qkv(h).reshape(b, t, 3, a.num_heads, c // a.num_heads).permute(2, 0, 3, 1, 4)
+    blk = cast(Block, block)  # any module with timm Block's structure (also used by zse_lite)
+    a = cast(Attention, blk.attn)
+    if getattr(a, "gate", None) is not None:
+        raise NotImplementedError("gated attention blocks are not supported")
+    h = blk.norm1(x)  # [B, T, C]
+    b, t, _ = h.shape
+    qkv = a.qkv(h).reshape(b, t, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4)  # [3, B, h, T, d]
     q, k, v = qkv.unbind(0)  # [B, h, T, d] each
     q, k = a.q_norm(q), a.k_norm(k)
-    probs = (q * a.scale) @ k.transpose(-2, -1)
-    probs = probs.softmax(dim=-1)
-    out = (a.attn_drop(probs) @ v).transpose(1, 2).reshape(b, t, c)
-    out = a.proj_drop(a.proj(a.norm(out)))
+    probs = ((q * a.scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # [B, h, T, T]
+    out = (a.attn_drop(probs) @ v).transpose(1, 2).reshape(b, t, a.attn_dim)  # [B, T, h * d]
+    out = a.proj_drop(a.proj(a.norm(out)))  # [B, T, C]
     x = x + blk.drop_path1(blk.ls1(out))
     x = x + blk.drop_path2(blk.ls2(blk.mlp(blk.norm2(x))))
     return x, probs
@@ -182,21 +200,26 @@ class ZseSbir(nn.Module):
     ``sa`` with timm names; ``zse_gui.model.checkpoint`` maps it to the release's names.
     """
 
+    weights_info: WeightsInfo | None
+    """Provenance of the weights, set by ``create_model`` (None for a bare constructor call)."""
+
     def __init__(self, cfg: ZseConfig, sa: nn.Module | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.weights_info = None
         self.sa = sa if sa is not None else SelfAttentionEncoder(cfg)
         self.ca = nn.Module()
         self.ca.encoder = CrossAttention(
             cfg.embed_dim, cfg.ca_heads, cfg.ca_ffn, cfg.ca_eps, cfg.drop_rate, keep_unused=cfg.ca_unused_copy
         )
-        self.conv2d = nn.Conv2d(cfg.embed_dim, cfg.anchor_dim, kernel_size=cfg.anchor_kernel, stride=cfg.anchor_kernel)
+        k = cfg.anchor_kernel
+        self.conv2d = nn.Conv2d(cfg.embed_dim, cfg.anchor_dim, kernel_size=k, stride=k)
         self.rn = RelationNetwork(cfg.num_anchors, cfg.rn_hidden, cfg.drop_rate)
 
     @property
     def cross(self) -> CrossAttention:
-        enc: CrossAttention = self.ca.encoder
-        return enc
+        """The two-stream CA module (``ca.encoder``)."""
+        return cast(CrossAttention, self.ca.encoder)
 
     # ---- stages -------------------------------------------------------------------------------
     def forward_tokens(self, img: Tensor, return_attn: bool = False) -> TokensOut:
@@ -227,13 +250,13 @@ class ZseSbir(nn.Module):
     def anchors(self, ca_tokens: Tensor) -> Tensor:
         """CA tokens [B, 1 + P, C] -> anchors [B, A, D] via the raw reshape and the anchor conv."""
         fmap = raw_token_map(ca_tokens[:, 1:], self.cfg.grid_size)  # [B, C, g, g] (a view)
-        a = self.conv2d(fmap)  # [B, D, g/k, g/k]
+        a: Tensor = self.conv2d(fmap)  # [B, D, g/k, g/k]
         return a.flatten(2).transpose(1, 2)  # [B, A, D]
 
     def forward_relation(self, sk_ca: Tensor, ph_ca: Tensor, return_kernel: bool = False) -> RelationOut:
         """Relation logit/score of paired CA tokens [B, 1 + P, C] -> [B, 1]."""
         kernel = cosine_kernel(self.anchors(sk_ca), self.anchors(ph_ca))  # [B, A, A]
-        logit = self.rn(kernel)
+        logit: Tensor = self.rn(kernel)  # [B, 1]
         return RelationOut(logit, torch.sigmoid(logit), kernel if return_kernel else None)
 
     def forward_pair(self, sk_img: Tensor, ph_img: Tensor, return_attn: bool = False) -> PairOut:
