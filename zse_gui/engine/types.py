@@ -79,12 +79,14 @@ class ImageFrame:
     def to_original(self, xy: np.ndarray) -> np.ndarray:
         """[N, 2] model-frame (x, y) -> [N, 2] float32 original-frame (x, y)."""
         pts = np.asarray(xy, dtype=np.float32)
-        return (pts * np.asarray(self.scale, np.float32) + np.asarray(self.offset, np.float32)).astype(np.float32)
+        out = pts * np.asarray(self.scale, np.float32) + np.asarray(self.offset, np.float32)
+        return out.astype(np.float32)
 
     def to_model(self, xy: np.ndarray) -> np.ndarray:
         """[N, 2] original-frame (x, y) -> [N, 2] float32 model-frame (x, y)."""
         pts = np.asarray(xy, dtype=np.float32)
-        return ((pts - np.asarray(self.offset, np.float32)) / np.asarray(self.scale, np.float32)).astype(np.float32)
+        out = (pts - np.asarray(self.offset, np.float32)) / np.asarray(self.scale, np.float32)
+        return out.astype(np.float32)
 
 
 @dataclass(frozen=True)
