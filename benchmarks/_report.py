@@ -10,7 +10,9 @@ from pathlib import Path
 import torch
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nMeasured numbers, written by the scripts in `benchmarks/` (never asserted in tests).\n"
+HEADER = (
+    "# Benchmarks\n\nMeasured numbers, written by the scripts in `benchmarks/` (never asserted in tests).\n"
+)
 
 
 def machine_line() -> str:
@@ -37,5 +39,8 @@ def write_section(name: str, body: str) -> None:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    if pattern.search(text):
+        text = pattern.sub(lambda _: block, text)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(text)
