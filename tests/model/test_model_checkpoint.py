@@ -223,3 +223,11 @@ def test_trust_allows_benign_extra_objects(tmp_path: Path, tiny: ZseSbir) -> Non
     report = load_weights(tiny, path, trust=True)
     _assert_loaded(tiny, state, "")
     assert "batch=15" in report.metadata["args"]  # non-scalar metadata kept as its repr
+
+
+def test_state_digest_handles_scalar_buffers_of_any_dtype() -> None:
+    # A BatchNorm's num_batches_tracked is a 0-dim int64 buffer; viewing it as bytes must work.
+    bn = torch.nn.BatchNorm2d(3)
+    before = state_digest(bn)
+    bn.num_batches_tracked += 1
+    assert state_digest(bn) != before
