@@ -1,0 +1,218 @@
+"""Controller logic against a ``MagicMock(spec=MainWindow)`` view and a fake engine (no torch work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+import pytest
+
+from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
+from zse_gui.errors import InvalidSketchError
+from zse_gui.qt.controller import Controller, latency_text
+from zse_gui.qt.jobs import EngineState, GalleryInfo, ModelInfo, model_info
+from zse_gui.qt.main_window import MainWindow
+from zse_gui.qt.settings import AppSettings, load_settings
+from zse_gui.qt.worker import Worker
+
+from .conftest import zigzag
+
+
+def _item(i: int, s1: int, final: int, label: str) -> RankedItem:
+    return RankedItem(i, f"/g/{label}/{i}.png", label, 0.9 - 0.1 * s1, 0.5, 0.0, s1, final)
+
+
+class FakeEngine:
+    """Answers like the engine: stage 1 ranks 0..n, re-ranking reverses the top of it."""
+
+    def __init__(self, fail_encode: bool = False) -> None:
+        self.fail_encode = fail_encode
+        self.encoded = 0
+        self.reranked = 0
+
+    def encode_sketch(self, query: Any, cancel: Any = None) -> str:
+        if self.fail_encode:
+            raise InvalidSketchError("the sketch has no ink")
+        self.encoded += 1
+        return "query"
+
+    def search_stage1(self, q: Any, gallery: Any, top_k: int, candidates: int) -> RetrievalResult:
+        labels = ["cat", "dog", "owl", "cat", "dog", "owl"]
+        items = tuple(_item(i, i, i, labels[i]) for i in range(min(candidates, 6)))
+        return RetrievalResult(items, "ret", 0, {"stage1": 0.5}, 6)
+
+    def rerank(
+        self, q: Any, gallery: Any, stage1: RetrievalResult, depth: int, top_k: int, cancel: Any = None
+    ) -> RetrievalResult:
+        self.reranked += 1
+        head = list(stage1.items[:depth])[::-1]
+        items = tuple(
+            RankedItem(it.index, it.path, it.label, it.ret_score, 0.7, 1.0, it.stage1_rank, k)
+            for k, it in enumerate(head + list(stage1.items[depth:]))
+        )[:top_k]
+        return RetrievalResult(items, "rerank", depth, {**stage1.timings_ms, "stage2": 12.0}, 6)
+
+
+def _model(seen: frozenset[str] | None = None) -> ModelInfo:
+    return ModelInfo("zse_test", "random-init", "ab" * 32, "cpu", "", seen, "", False, 2, 2)
+
+
+@pytest.fixture
+def view() -> MagicMock:
+    v = MagicMock(spec=MainWindow)
+    v.selected_result.return_value = None
+    v.current_sketch.return_value = zigzag()
+    return v
+
+
+def _controller(
+    view: MagicMock, tmp_path: Path, engine: FakeEngine | None = None, settings: AppSettings | None = None
+) -> tuple[Controller, EngineState]:
+    state = EngineState(engine=engine or FakeEngine(), gallery=object())
+    worker = Worker(state, sync=True)
+    c = Controller(view, worker, settings or AppSettings(top_k=4, rerank_depth=3), config_folder=tmp_path)
+    c.model = _model(frozenset({"cat"}))
+    c.gallery = GalleryInfo("/g", 6, ("cat", "dog", "owl"))
+    return c, state
+
+
+def test_init_shows_the_settings_and_connects_intents(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    s = AppSettings(top_k=9)
+    c, _ = _controller(view, tmp_path, settings=s)
+    view.set_settings.assert_called_once_with(s)
+    view.strokes_changed.connect.assert_called_once_with(c._on_view_strokes_changed)
+    view.closing.connect.assert_called_once_with(c._on_view_closing)
+
+
+def test_empty_sketch_clears_results_without_a_job(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    engine = FakeEngine()
+    c, _ = _controller(view, tmp_path, engine)
+    c._on_view_strokes_changed(StrokeSketch((), (512, 512)))
+    assert c.search() is None
+    view.set_results.assert_called_with(None, None)
+    view.set_results_message.assert_called_with("Draw a sketch to search the gallery.")
+    assert engine.encoded == 0
+
+
+def test_search_shows_stage1_then_reranked_results(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c.sketch = zigzag()
+    assert c.search() == 1
+    calls = view.set_results.call_args_list
+    assert [call.args[0].mode for call in calls] == ["ret", "rerank"]
+    assert len(calls[0].args[0].items) == 4, "stage 1 is cut to top-k for display"
+    assert calls[1].args[1] == frozenset({"cat"}), "seen classes go to the grid for the zero-shot badges"
+    latencies = [call.args[0] for call in view.set_latency.call_args_list]
+    assert "re-ranking…" in latencies[0] and "re-rank K=3 12 ms" in latencies[1]
+    view.select_result.assert_called_once_with(0)  # nothing selected yet: the top result is explained
+
+
+def test_search_waits_for_a_gallery(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c.gallery = None
+    c.sketch = zigzag()
+    assert c.search() is None
+    assert "Waiting for a gallery" in view.set_results_message.call_args.args[0]
+
+
+def test_search_error_becomes_a_message(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path, FakeEngine(fail_encode=True))
+    c.sketch = zigzag()
+    c.search()
+    assert view.set_results_message.call_args.args[0] == "Sketch: the sketch has no ink"
+    view.set_results.assert_not_called()
+
+
+def test_live_drawing_starts_the_adaptive_debounce(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    for _ in range(5):
+        c.delay.observe(500.0)
+    c._on_view_strokes_changed(zigzag())
+    assert c.timer.isActive() and c.timer.interval() == c.delay.delay_ms >= 400
+    c._on_view_search_settings_changed(4, 3, False)  # live off
+    c.timer.stop()
+    c._on_view_strokes_changed(zigzag())
+    assert not c.timer.isActive()
+
+
+def test_model_error_is_shown_and_keeps_the_app_alive(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c.model = None
+    c.load_model("zse_test", str(tmp_path / "missing.pth"))
+    title, text = view.show_error.call_args.args
+    assert title == "Cannot load the model" and "missing.pth" in text
+    assert "No model is loaded" in view.set_banner.call_args.args[0]
+
+
+def test_index_progress_and_cancel(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    from zse_gui.qt.worker import JobResult
+
+    c, _ = _controller(view, tmp_path)
+    c._on_worker_result(JobResult("index", 1, "progress", (3, 10)))
+    view.set_progress.assert_called_with(3, 10, "indexing 3 / 10")
+    c.worker = MagicMock(spec=Worker)
+    c._on_view_cancel_requested()
+    assert [call.args for call in c.worker.cancel.call_args_list] == [("index",), ("export",)]
+    c._on_worker_result(JobResult("index", 1, "cancelled"))
+    view.hide_progress.assert_called()
+    assert "cancelled" in view.set_status.call_args.args[0]
+
+
+def test_gallery_status_counts_unseen_classes(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    from zse_gui.qt.worker import JobResult
+
+    c, _ = _controller(view, tmp_path)
+    c._on_worker_result(JobResult("index", 0, "done", GalleryInfo("/g", 6, ("cat", "dog", "owl"), (), 6, 0)))
+    assert "2 of 3 classes unseen in training (zero-shot)" in view.set_status.call_args.args[0]
+
+
+def test_shutdown_stops_the_worker_and_saves(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c._save_settings(AppSettings(top_k=11))
+    c.sketch = zigzag()
+    c.worker = MagicMock(spec=Worker)
+    c.shutdown()
+    c.shutdown()  # idempotent
+    c.worker.stop.assert_called_once()
+    assert load_settings(tmp_path).top_k == 11
+    assert (tmp_path / "autosave-strokes.json").is_file()
+
+
+def test_model_info_reads_seen_classes_from_metadata() -> None:
+    report = MagicMock()
+    report.metadata = {"meta": {"seen_classes": ["cat", "dog"]}}
+    report.summary.return_value = "file: x"
+    engine = MagicMock()
+    engine.weights_info.report = report
+    engine.config.name, engine.config.ca_heads, engine.config.num_heads = "zse_lite", 8, 12
+    info = model_info(engine)
+    assert (
+        info.seen_classes == frozenset({"cat", "dog"})
+        and info.trained
+        and (info.ca_heads, info.sa_heads) == (8, 12)
+    )
+
+
+def test_latency_text_lists_each_stage() -> None:
+    r = RetrievalResult((), "rerank", 50, {"encode": 12.4, "stage1": 0.42, "stage2": 80.2}, 10)
+    assert latency_text(r, reranking=False) == "encode 12 ms · stage 1 0.4 ms · re-rank K=50 80 ms"
+
+
+def test_gallery_classes_text_marks_zero_shot_classes() -> None:
+    from zse_gui.qt.controller import gallery_classes_text
+
+    g = GalleryInfo("/g", 6, ("cat", "dog", "owl"))
+    text = gallery_classes_text(g, _model(frozenset({"cat"})))
+    assert "1 seen in training, 2 unseen (zero-shot)" in text
+    lines = text.splitlines()
+    assert "seen       cat" in lines and "ZERO-SHOT  dog" in lines and "ZERO-SHOT  owl" in lines
+    assert "unknown" in gallery_classes_text(g, _model(None))
+    assert gallery_classes_text(None, _model()) == "No gallery is open."
+
+
+def test_gallery_classes_intent_shows_the_list(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c._on_view_gallery_classes_requested()
+    title, text = view.show_text.call_args.args
+    assert title == "Gallery classes" and "ZERO-SHOT  dog" in text

@@ -1,0 +1,267 @@
+"""Plain-Python state of the app: stroke history, settings, sessions, autosave, debounce, sketch files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from zse_gui.engine.types import Stroke, StrokeSketch
+from zse_gui.errors import InvalidSketchError
+from zse_gui.qt.debounce import AdaptiveDelay
+from zse_gui.qt.jobs import query_digest
+from zse_gui.qt.session import (
+    Session,
+    SessionError,
+    load_session,
+    read_autosave,
+    save_session,
+    write_autosave,
+)
+from zse_gui.qt.settings import AppSettings, config_dir, load_settings, save_settings
+from zse_gui.qt.sketch_io import compose_query, load_any_sketch
+from zse_gui.qt.strokes import (
+    StrokeDocument,
+    fit_sketch,
+    sketch_from_json,
+    sketch_to_json,
+    smooth_points,
+    stroke_hits,
+)
+
+from .conftest import zigzag
+
+
+def _stroke(*pts: tuple[float, float], width: float = 4.0) -> Stroke:
+    return Stroke(np.asarray(pts, np.float32), width)
+
+
+# ------------------------------------------------------------------ strokes
+def test_document_undo_redo_and_fork() -> None:
+    doc = StrokeDocument()
+    a, b, c = _stroke((0, 0), (10, 10)), _stroke((5, 5), (6, 9)), _stroke((1, 1), (2, 2))
+    doc.add(a)
+    doc.add(b)
+    assert doc.strokes == (a, b)
+    assert doc.undo() and doc.strokes == (a,)
+    assert doc.redo() and doc.strokes == (a, b)
+    assert not doc.redo()
+    doc.undo()
+    doc.add(c)  # a new edit after an undo drops the redo branch
+    assert doc.strokes == (a, c) and not doc.can_redo
+    assert doc.clear() and doc.strokes == ()
+    assert not doc.clear(), "clearing an empty canvas is not an edit"
+    assert doc.undo() and doc.strokes == (a, c)
+
+
+def test_erase_removes_whole_strokes_in_one_step() -> None:
+    doc = StrokeDocument()
+    for k in range(3):
+        doc.add(_stroke((k, 0), (k, 10)))
+    assert not doc.erase(set())
+    assert doc.erase({0, 2})
+    assert len(doc.strokes) == 1 and float(doc.strokes[0].points[0, 0]) == 1.0
+    doc.undo()
+    assert len(doc.strokes) == 3
+
+
+def test_stroke_hits_uses_segment_distance_and_pen_width() -> None:
+    s = _stroke((0, 0), (100, 0), width=4.0)
+    assert stroke_hits(s, (50, 3), radius=1.5)  # 3 <= 1.5 + 4/2
+    assert not stroke_hits(s, (50, 10), radius=1.5)
+    assert not stroke_hits(s, (120, 0), radius=5)
+    assert stroke_hits(_stroke((7, 7)), (8, 7), radius=0.5)
+
+
+def test_smoothing_keeps_end_points_and_reduces_corners() -> None:
+    pts = np.array([[0, 0], [10, 0], [10, 10]], np.float32)
+    out = smooth_points(pts)
+    assert np.allclose(out[0], pts[0]) and np.allclose(out[-1], pts[-1])
+    assert len(out) > len(pts)
+    # the sharp corner at (10, 0) is cut: no output point sits on it
+    assert np.min(np.linalg.norm(out - np.array([10, 0]), axis=1)) > 1.0
+    assert smooth_points(pts[:2]).shape == (2, 2)
+
+
+def test_sketch_json_round_trip_and_errors() -> None:
+    sk = zigzag()
+    back = sketch_from_json(json.loads(json.dumps(sketch_to_json(sk))))
+    assert back.canvas_size == sk.canvas_size
+    assert all(
+        np.allclose(a.points, b.points) and a.width == b.width
+        for a, b in zip(sk.strokes, back.strokes, strict=True)
+    )
+    with pytest.raises(InvalidSketchError):
+        sketch_from_json({"nope": 1})
+    with pytest.raises(InvalidSketchError):
+        sketch_from_json({"strokes": [{"points": [[0, float("nan")]]}], "canvas_size": [10, 10]})
+
+
+def test_fit_sketch_centres_ink_in_the_new_canvas() -> None:
+    sk = StrokeSketch((_stroke((0, 0), (50, 25)),), (64, 64))
+    fitted = fit_sketch(sk, (512, 512))
+    pts = fitted.strokes[0].points
+    centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
+    assert np.allclose(centre, [256, 256], atol=1)
+    assert pts.min() >= 0 and pts.max() <= 512
+
+
+# ------------------------------------------------------------------ settings
+def test_settings_round_trip(tmp_path: Path) -> None:
+    s = AppSettings(top_k=7, device="cpu", mutual_only=True, export_formats=("png",))
+    save_settings(s, tmp_path)
+    assert load_settings(tmp_path) == s
+
+
+def test_bad_setting_values_fall_back_to_defaults(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "settings.json").write_text(
+        json.dumps(
+            {
+                "top_k": -3,
+                "live": "yes",
+                "device": "tpu",
+                "pen_width": 6,
+                "corr_threshold": 0.01,
+                "top_k_x": 1,
+                "rerank_depth": True,
+                "export_formats": ["gif"],
+            }
+        )
+    )
+    s = load_settings(tmp_path)
+    d = AppSettings()
+    assert (s.top_k, s.live, s.device, s.rerank_depth, s.export_formats) == (
+        d.top_k,
+        d.live,
+        d.device,
+        d.rerank_depth,
+        d.export_formats,
+    )
+    assert s.pen_width == 6.0 and s.corr_threshold == 0.01  # the good values are kept
+    assert "top_k" in caplog.text
+
+
+def test_unreadable_settings_file_gives_defaults(tmp_path: Path) -> None:
+    (tmp_path / "settings.json").write_text("{not json")
+    assert load_settings(tmp_path) == AppSettings()
+    (tmp_path / "settings.json").write_text("[1, 2]")
+    assert load_settings(tmp_path) == AppSettings()
+
+
+def test_config_dir_honours_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZSE_CONFIG_DIR", str(tmp_path / "x"))
+    assert config_dir() == tmp_path / "x"
+    save_settings(AppSettings(top_k=3))
+    assert load_settings().top_k == 3
+
+
+# ------------------------------------------------------------------ sessions and autosave
+def test_session_round_trip(tmp_path: Path) -> None:
+    s = Session(zigzag(), "zse_test", "", "ab" * 32, "/some/gallery", AppSettings(top_k=5), selected=3)
+    p = save_session(tmp_path / "s.zse.json", s)
+    back = load_session(p)
+    assert (back.model, back.weights, back.weights_sha256, back.gallery, back.settings, back.selected) == (
+        s.model,
+        s.weights,
+        s.weights_sha256,
+        s.gallery,
+        s.settings,
+        s.selected,
+    )
+    assert len(back.sketch.strokes) == 2
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("{", "cannot read"),
+        ('{"format": "other"}', "not a zse-gui session"),
+        ('{"format": "zse-gui-session", "version": 99}', "version"),
+        ('{"format": "zse-gui-session", "version": 1, "sketch": {"x": 1}}', "stroke sketch"),
+    ],
+)
+def test_bad_session_files_raise_session_error(tmp_path: Path, content: str, match: str) -> None:
+    p = tmp_path / "bad.json"
+    p.write_text(content)
+    with pytest.raises(SessionError, match=match):
+        load_session(p)
+
+
+def test_autosave_round_trip_and_garbage(tmp_path: Path) -> None:
+    assert read_autosave(tmp_path) is None
+    write_autosave(zigzag(), tmp_path)
+    back = read_autosave(tmp_path)
+    assert back is not None and len(back.strokes) == 2
+    (tmp_path / "autosave-strokes.json").write_text("garbage")
+    assert read_autosave(tmp_path) is None
+
+
+# ------------------------------------------------------------------ debounce and digests
+def test_adaptive_delay_follows_latency_within_bounds() -> None:
+    d = AdaptiveDelay(lo_ms=50, hi_ms=1000, factor=1.0, alpha=0.5)
+    assert d.delay_ms == 50 and d.latency_ms is None
+    d.observe(10)
+    assert d.delay_ms == 50  # fast inference: the shortest delay
+    for _ in range(20):
+        d.observe(400)
+    assert 350 <= d.delay_ms <= 400  # slow inference: wait about as long as a query takes
+    for _ in range(20):
+        d.observe(10_000)
+    assert d.delay_ms == 1000
+    d.observe(float("nan"))
+    assert d.delay_ms == 1000
+    with pytest.raises(ValueError):
+        AdaptiveDelay(alpha=0)
+
+
+def test_query_digest_is_equal_for_equal_sketches_only() -> None:
+    a, b = zigzag(), zigzag()
+    assert query_digest(a) == query_digest(b)
+    moved = StrokeSketch((a.strokes[0], _stroke((100, 300), (401, 300))), a.canvas_size)
+    assert query_digest(moved) != query_digest(a)
+    img = np.full((8, 8, 3), 255, np.uint8)
+    img2 = img.copy()
+    img2[0, 0] = 0
+    assert query_digest(img) != query_digest(img2)
+
+
+# ------------------------------------------------------------------ sketch files
+def test_load_sketch_image_and_compose_with_strokes(tmp_path: Path) -> None:
+    img = np.full((60, 120, 3), 255, np.uint8)
+    img[20:40, 10:110] = 0
+    Image.fromarray(img).save(tmp_path / "s.png")
+    loaded = load_any_sketch(tmp_path / "s.png", (512, 512), 4.0)
+    assert loaded.background is not None and loaded.background.shape == (512, 512, 3)
+    assert loaded.sketch.is_empty
+    q = compose_query(loaded.sketch, loaded.background)
+    assert isinstance(q, np.ndarray) and np.array_equal(q, loaded.background)
+    strokes = StrokeSketch((_stroke((10, 10), (100, 10)),), (512, 512))
+    q2 = compose_query(strokes, loaded.background)
+    assert isinstance(q2, np.ndarray) and q2[10, 50].max() < 100, "the drawn stroke is in the query"
+    assert compose_query(StrokeSketch((), (512, 512)), None) is None
+
+
+def test_load_quickdraw_ndjson_as_vector_strokes(tmp_path: Path) -> None:
+    line = {
+        "word": "cat",
+        "countrycode": "DE",
+        "timestamp": "",
+        "recognized": True,
+        "key_id": "1",
+        "drawing": [[[0, 100, 200], [0, 50, 0]], [[10, 20], [200, 255]]],
+    }
+    (tmp_path / "cat.ndjson").write_text(json.dumps(line) + "\n")
+    loaded = load_any_sketch(tmp_path / "cat.ndjson", (512, 512), 5.0)
+    assert loaded.label == "cat" and len(loaded.sketch.strokes) == 2 and loaded.background is None
+    assert all(s.width == 5.0 for s in loaded.sketch.strokes)
+
+
+def test_load_bad_sketch_file_raises(tmp_path: Path) -> None:
+    (tmp_path / "x.png").write_bytes(b"not a png")
+    with pytest.raises(InvalidSketchError):
+        load_any_sketch(tmp_path / "x.png", (512, 512), 4.0)
+    with pytest.raises(InvalidSketchError):
+        load_any_sketch(tmp_path / "missing.json", (512, 512), 4.0)

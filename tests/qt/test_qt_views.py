@@ -1,0 +1,97 @@
+"""Views render what setters give them and emit intents: the result grid, the image pane, the tabs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QPointF
+
+from zse_gui.engine.types import RankedItem, RetrievalResult
+from zse_gui.qt.explain_views import CorrespondenceTab
+from zse_gui.qt.image_pane import ImagePane
+from zse_gui.qt.results_view import UNSEEN_ROLE, ResultsView, movement_text
+from zse_gui.viz.correspondence import CorrespondenceSettings
+from zse_gui.viz.layout import row_layout
+
+
+def _item(index: int, s1: int, final: int, label: str | None) -> RankedItem:
+    return RankedItem(index, f"/nowhere/{index}.png", label, 0.5, 0.6, 0.1, s1, final)
+
+
+def test_movement_text() -> None:
+    assert movement_text(_item(0, 3, 0, "a"), reranked=True, top_k=10) == ("▲3", "#1b7f3b")
+    assert movement_text(_item(0, 0, 2, "a"), reranked=True, top_k=10) == ("▼2", "#b3261e")
+    assert movement_text(_item(0, 1, 1, "a"), reranked=True, top_k=10)[0] == "="
+    assert movement_text(_item(0, 30, 4, "a"), reranked=True, top_k=10)[0] == "▲26 new"
+    assert movement_text(_item(0, 3, 0, "a"), reranked=False, top_k=10)[0] == ""
+
+
+def test_results_view_marks_unseen_classes_and_keeps_selection(qtbot: Any) -> None:
+    v = ResultsView()
+    qtbot.addWidget(v)
+    items = (_item(7, 1, 0, "cat"), _item(3, 0, 1, "zebra"), _item(5, 2, 2, None))
+    v.set_results(RetrievalResult(items, "rerank", 3), seen=frozenset({"cat"}))
+    roles = [v.list.item(r).data(UNSEEN_ROLE) for r in range(3)]
+    assert roles == [False, True, False], "only labelled classes missing from the seen list are zero-shot"
+    with qtbot.waitSignal(v.result_selected) as blocker:
+        v.select_row(1)
+    assert blocker.args[0].index == 3
+    # a new ranking keeps the same gallery item selected, without re-emitting the selection
+    reordered = (_item(3, 0, 0, "zebra"), _item(7, 1, 1, "cat"))
+    with qtbot.assertNotEmitted(v.result_selected):
+        v.set_results(RetrievalResult(reordered, "rerank", 2), seen=None)
+    assert v.selected_item() is not None and v.selected_item().index == 3
+    assert v.list.currentRow() == 0
+    assert not any(v.list.item(r).data(UNSEEN_ROLE) for r in range(2)), "unknown seen list: no badges"
+    v.set_results(None)
+    assert v.list.count() == 0 and v.selected_item() is None
+
+
+def test_results_view_paints_tiles_without_thumbnails(qtbot: Any) -> None:
+    v = ResultsView()
+    qtbot.addWidget(v)
+    v.resize(500, 400)
+    v.set_results(RetrievalResult((_item(0, 0, 0, "cat"),), "ret", 0), seen=frozenset())
+    img = v.grab().toImage()  # paints the delegate (missing file -> "no preview" text, no crash)
+    assert not img.isNull()
+
+
+def test_image_pane_maps_clicks_to_image_pixels(qtbot: Any) -> None:
+    p = ImagePane("nothing yet")
+    qtbot.addWidget(p)
+    p.resize(400, 200)
+    assert p.to_image(QPointF(10, 10)) is None
+    p.set_image(np.zeros((100, 200, 3), np.uint8))  # drawn 2x: 400 x 200 fills the pane exactly
+    xy = p.to_image(QPointF(100, 50))
+    assert xy is not None and np.allclose(xy, (50, 25))
+    back = p.image_to_widget(50, 25)
+    assert np.allclose((back.x(), back.y()), (100, 50))
+    p.set_overlay([((0, 0, 10, 10), "red")])
+    assert p.overlay() == [(0, 0, 10, 10)]
+    p.set_image(np.zeros((10, 10, 3), np.uint8))
+    assert p.overlay() == [], "a new image clears the old overlay"
+
+
+def test_correspondence_tab_controls_and_hit_test(qtbot: Any) -> None:
+    tab = CorrespondenceTab()
+    qtbot.addWidget(tab)
+    tab.resize(700, 500)
+    tab.set_heads(4)
+    want = CorrespondenceSettings(top_k=7, threshold=0.01, head=2, mutual_only=True, ink_only=False)
+    with qtbot.assertNotEmitted(tab.settings_changed):
+        tab.set_settings(want)
+    assert tab.settings() == want
+    with qtbot.waitSignal(tab.settings_changed) as blocker:
+        tab.top_k.setValue(9)
+    assert blocker.args[0].top_k == 9
+    layout = row_layout(("sketch", "photo"), 64, 4, 8, 0, 0)
+    tab.set_view(np.full((layout.height, layout.width, 3), 255, np.uint8), layout, "info")
+    tab.show()
+    qtbot.waitExposed(tab)
+    with qtbot.waitSignal(tab.patch_clicked) as blocker:
+        x, y = layout.panel("photo").centre(6)
+        tab._on_pane_clicked(x, y)
+    assert blocker.args == ["photo", 6]
+    with qtbot.assertNotEmitted(tab.patch_clicked):
+        tab._on_pane_clicked(66, 10)  # the gap between the panels

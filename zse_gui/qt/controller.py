@@ -1,0 +1,542 @@
+"""The controller: wires the main window's intents to worker jobs and results back to its setters.
+
+All application state lives here (settings, the loaded model and gallery, the shown ranking and
+explanation); the view only renders, the worker only computes. Handlers are ``_on_<source>_<event>``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer
+
+from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
+from zse_gui.errors import ZseError
+from zse_gui.qt.controller_files import FilesMixin, corr_from_settings
+from zse_gui.qt.debounce import AdaptiveDelay
+from zse_gui.qt.jobs import (
+    ExplainPayload,
+    GalleryInfo,
+    ModelInfo,
+    SearchParams,
+    explain_job,
+    index_job,
+    load_model_job,
+    search_job,
+)
+from zse_gui.qt.render import (
+    ViewState,
+    explanation_header,
+    render_attention_view,
+    render_correspondence_view,
+    render_kernel_view,
+    render_synthesis_view,
+    synthesis_pointer,
+)
+from zse_gui.qt.session import write_autosave
+from zse_gui.qt.settings import AppSettings, save_settings
+from zse_gui.qt.sketch_io import compose_query
+from zse_gui.qt.worker import JobResult, Worker
+from zse_gui.viz.correspondence import CorrespondenceSettings
+from zse_gui.viz.synthesis import synthesis_layout
+
+__all__ = ["Controller", "latency_text", "gallery_classes_text", "UNTRAINED_BANNER"]
+
+log = logging.getLogger(__name__)
+
+UNTRAINED_BANNER = (
+    "<b>{what}</b> The app is running <code>{name}</code> with random weights, so rankings and "
+    "explanations are meaningless. Pick a checkpoint with <i>Model &gt; Open checkpoint…</i> (Ctrl+M) "
+    "and a photo folder with <i>File &gt; Open gallery folder…</i> (Ctrl+G)."
+)
+
+
+def latency_text(result: RetrievalResult, reranking: bool) -> str:
+    """Status-bar text with each stage's latency, e.g. ``encode 12 ms · stage 1 0.4 ms · re-rank 80 ms``."""
+    t = result.timings_ms
+    parts = []
+    if "encode" in t:
+        parts.append(f"encode {t['encode']:.0f} ms")
+    if "stage1" in t:
+        parts.append(f"stage 1 {t['stage1']:.1f} ms")
+    if "stage2" in t:
+        parts.append(f"re-rank K={result.rerank_depth} {t['stage2']:.0f} ms")
+    elif reranking:
+        parts.append("re-ranking…")
+    return " · ".join(parts)
+
+
+def gallery_classes_text(gallery: GalleryInfo | None, model: ModelInfo | None) -> str:
+    """Each gallery class and whether the loaded model saw it in training (zero-shot if not)."""
+    if gallery is None:
+        return "No gallery is open."
+    if not gallery.labels:
+        return f"{gallery.folder} has no class sub-folders, so its images have no labels."
+    seen = model.seen_classes if model is not None else None
+    if seen is None:
+        head = "The loaded model does not list its training classes: seen / unseen is unknown."
+        return head + "\n\n" + "\n".join(gallery.labels)
+    unseen = [lb for lb in gallery.labels if lb not in seen]
+    lines = [
+        f"{len(gallery.labels)} classes in {gallery.folder}: {len(gallery.labels) - len(unseen)} seen in "
+        f"training, {len(unseen)} unseen (zero-shot).",
+        "",
+    ]
+    lines += [f"{'seen     ' if lb in seen else 'ZERO-SHOT'}  {lb}" for lb in gallery.labels]
+    return "\n".join(lines)
+
+
+class Controller(FilesMixin, QObject):
+    """Owns the app state; one per main window.
+
+    Args:
+        view: the main window (or a ``MagicMock(spec=MainWindow)`` in tests).
+        worker: the worker that owns the engine.
+        settings: the starting settings.
+        config_folder: where settings and the autosave go (None = the platform config dir).
+        persist: write settings and the autosave to disk (off in some tests).
+    """
+
+    def __init__(
+        self,
+        view: Any,
+        worker: Worker,
+        settings: AppSettings,
+        config_folder: Path | None = None,
+        persist: bool = True,
+    ) -> None:
+        super().__init__()
+        self.view = view
+        self.worker = worker
+        self.settings = settings
+        self.config_folder = config_folder
+        self.persist = persist
+        self.model: ModelInfo | None = None
+        self.bundled: list[str] = []  # names of models with weights in models/ (set by the app)
+        self.model_request: tuple[str, str] = ("", "")  # (name, weights) of the loaded model
+        self._loading: tuple[str, str] = ("", "")
+        self._device_before: str | None = None
+        self.gallery: GalleryInfo | None = None
+        self.gallery_request = ""
+        self.sketch = StrokeSketch(strokes=(), canvas_size=(512, 512))
+        self.background: np.ndarray | None = None
+        self.sketch_source = "<strokes>"
+        self.result: RetrievalResult | None = None
+        self.explained: ExplainPayload | None = None
+        self.view_state = ViewState(correspondence=corr_from_settings(settings))
+        self.delay = AdaptiveDelay()
+        self._pending_select: int | None = None
+        self._expected_sha = ""
+        self._shut_down = False
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self._on_timer_timeout)
+        self._connect()
+        view.set_settings(settings)
+
+    def _connect(self) -> None:
+        v = self.view
+        v.strokes_changed.connect(self._on_view_strokes_changed)
+        v.sketch_edited.connect(self._on_view_sketch_edited)
+        v.canvas_cleared.connect(self._on_view_canvas_cleared)
+        v.pen_changed.connect(self._on_view_pen_changed)
+        v.result_selected.connect(self._on_view_result_selected)
+        v.search_settings_changed.connect(self._on_view_search_settings_changed)
+        v.search_now_requested.connect(self._on_view_search_now_requested)
+        v.corr_settings_changed.connect(self._on_view_corr_settings_changed)
+        v.patch_clicked.connect(self._on_view_patch_clicked)
+        v.highlight_cleared.connect(self._on_view_highlight_cleared)
+        v.attention_options_changed.connect(self._on_view_attention_options_changed)
+        v.synthesis_options_changed.connect(self._on_view_synthesis_options_changed)
+        v.synthesis_cell_pointed.connect(self._on_view_synthesis_cell_pointed)
+        v.gallery_open_requested.connect(self._on_view_gallery_open_requested)
+        v.cancel_requested.connect(self._on_view_cancel_requested)
+        v.sketch_open_requested.connect(self._on_view_sketch_open_requested)
+        v.session_save_requested.connect(self._on_view_session_save_requested)
+        v.session_open_requested.connect(self._on_view_session_open_requested)
+        v.export_requested.connect(self._on_view_export_requested)
+        v.report_requested.connect(self._on_view_report_requested)
+        v.model_requested.connect(self._on_view_model_requested)
+        v.device_requested.connect(self._on_view_device_requested)
+        v.load_report_requested.connect(self._on_view_load_report_requested)
+        v.gallery_classes_requested.connect(self._on_view_gallery_classes_requested)
+        v.closing.connect(self._on_view_closing)
+        self.worker.result.connect(self._on_worker_result)
+
+    # ================================================================== public API
+    def load_model(self, name: str, weights: str) -> None:
+        """Load a model on the current device; the gallery is re-indexed with it when done."""
+        self._loading = (name, weights)
+        self.view.set_status(f"Loading {name} {weights or '(random init)'}…")
+        self.view.set_model_label(f"{name}: loading…")
+        self.worker.submit(load_model_job(name, weights or None, self.settings.device))
+
+    def open_gallery(self, folder: str) -> None:
+        """Index a gallery folder (after the model loads, if one is loading)."""
+        self.gallery_request = folder
+        self._save_settings(replace(self.settings, gallery=folder))
+        if self.model is None:
+            self.view.set_results_message(f"The gallery {folder} opens once a model is loaded.")
+            return
+        self.gallery = None
+        self.view.set_results(None, None)
+        self.view.set_results_message(f"Indexing {folder}…")
+        self.view.set_progress(0, 0, "indexing…")
+        self.worker.submit(index_job(folder))
+
+    def search(self, force: bool = False) -> int | None:
+        """Rank the gallery for the current canvas; returns the job generation (None = not run)."""
+        self.timer.stop()
+        query = compose_query(self.sketch, self.background)
+        if query is None:
+            self.worker.cancel("search")
+            self.worker.cancel("explain")
+            self.result = None
+            self.explained = None
+            self.view.set_results(None, None)
+            self.view.clear_explanation()
+            self.view.set_actions_enabled(False)
+            self.view.set_results_message("Draw a sketch to search the gallery.")
+            self.view.set_latency("")
+            return None
+        if self.model is None or self.gallery is None:
+            if self.model is None:
+                what = "a model"
+            elif self.gallery_request:
+                what = "the gallery to finish indexing"
+            else:
+                what = "a gallery (File > Open gallery folder…, Ctrl+G)"
+            self.view.set_results_message(f"Waiting for {what}.")
+            return None
+        params = SearchParams(self.settings.top_k, self.settings.rerank_depth)
+        return self.worker.submit(search_job(query, params), force=force)
+
+    def shutdown(self) -> None:
+        """Stop the worker (cancelling its jobs), save settings and strokes. Safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.timer.stop()
+        for lane in ("index", "search", "explain", "export"):
+            self.worker.cancel(lane)
+        self.worker.stop()
+        if self.persist:
+            try:
+                save_settings(self.settings, self.config_folder)
+            except OSError as exc:  # a read-only or full disk must not turn closing into a crash
+                log.warning("cannot save settings: %s", exc)
+            write_autosave(self.sketch, self.config_folder)
+
+    # ================================================================== drawing
+    def _on_view_strokes_changed(self, sketch: StrokeSketch) -> None:
+        self.sketch = sketch
+        # throttle, not a restarting debounce: while the pen keeps moving, a query still goes
+        # out every delay_ms with the newest strokes (read when the timer fires)
+        if self.settings.live and not self.timer.isActive():
+            self.timer.start(self.delay.delay_ms)
+
+    def _on_view_sketch_edited(self) -> None:
+        if self.persist:
+            write_autosave(self.view.current_sketch(), self.config_folder)
+
+    def _on_view_canvas_cleared(self) -> None:
+        if self.background is not None:
+            self.background = None
+            self.sketch_source = "<strokes>"
+            self.view.set_sketch_background(None)
+            self.search()
+
+    def _on_view_pen_changed(self, width: float, smoothing: bool) -> None:
+        self._save_settings(replace(self.settings, pen_width=width, smoothing=smoothing))
+
+    def _on_timer_timeout(self) -> None:
+        self.search()
+
+    def _on_view_search_now_requested(self) -> None:
+        self.search(force=True)
+
+    def _on_view_search_settings_changed(self, top_k: int, depth: int, live: bool) -> None:
+        changed = (top_k, depth) != (self.settings.top_k, self.settings.rerank_depth)
+        self._save_settings(replace(self.settings, top_k=top_k, rerank_depth=depth, live=live))
+        if changed or live:
+            self.search()
+
+    # ================================================================== worker results
+    def _on_worker_result(self, res: JobResult) -> None:
+        handler = {
+            "model": self._on_model_result,
+            "index": self._on_index_result,
+            "search": self._on_search_result,
+            "explain": self._on_explain_result,
+            "export": self._on_export_result,
+        }.get(res.lane)
+        if handler is not None:
+            handler(res)
+
+    def _on_model_result(self, res: JobResult) -> None:
+        if res.stage == "error":
+            if self._device_before is not None:
+                # the new device did not work: the old model still runs on the old one
+                self._save_settings(replace(self.settings, device=self._device_before))
+                self.view.set_settings(self.settings)
+                self._device_before = None
+            label = f"{self.model.name} · {self.model.device}" if self.model else "no model"
+            self.view.set_model_label(label)
+            self.view.show_error("Cannot load the model", res.error)
+            if self.model is None:
+                self.view.set_banner("<b>No model is loaded.</b> Pick one in the <i>Model</i> menu.")
+            return
+        if res.stage != "done":
+            return
+        info: ModelInfo = res.payload
+        self.model = info
+        self.model_request = self._loading
+        self._device_before = None
+        self._save_settings(replace(self.settings, model=self._loading[0], weights=self._loading[1]))
+        if info.report and self._loading[1] not in ("", "default"):
+            # a checkpoint the user picked: show what the load did, key by key
+            self.view.show_text("Load report", f"{info.report}\n\nsha256 {info.sha256}")
+        self.view.set_model_label(f"{info.name} · {info.device}", f"{info.source}\nsha256 {info.sha256}")
+        if info.trained:
+            self.view.set_banner("")
+        else:
+            what = (
+                "No trained model is loaded."
+                if self.bundled
+                else "No trained model is bundled with this copy."
+            )
+            self.view.set_banner(UNTRAINED_BANNER.format(what=what, name=html.escape(info.name)))
+        self.view.set_heads(info.ca_heads, info.sa_heads)
+        self.view.set_status(f"Loaded {info.name} ({info.source}) in {res.elapsed_ms / 1000:.1f} s", 8000)
+        if self._expected_sha and info.sha256 != self._expected_sha:
+            self.view.show_error(
+                "Different weights",
+                f"The session was saved with weights sha256 {self._expected_sha[:16]}…, but the loaded "
+                f"weights have {info.sha256[:16]}…; results may differ from the saved ones.",
+            )
+        self._expected_sha = ""
+        self.worker.forget("search")
+        self.worker.forget("explain")
+        self._clear_results()
+        # an index belongs to the weights that built it: re-open the gallery with the new model
+        folder = self.gallery_request or (self.gallery.folder if self.gallery else "")
+        if folder:
+            self.open_gallery(folder)
+
+    def _on_index_result(self, res: JobResult) -> None:
+        if self._track_progress(res, "indexing"):
+            return
+        if res.stage == "cancelled":
+            self.view.set_status("Indexing cancelled; the images encoded so far are cached.", 8000)
+            self.view.set_results_message("Indexing was cancelled. Open the gallery again to finish it.")
+            return
+        if res.stage == "error":
+            self.view.set_results_message(f"Cannot open the gallery: {res.error}")
+            self.view.show_error("Cannot open the gallery", res.error)
+            return
+        if res.stage != "done":
+            return
+        info: GalleryInfo = res.payload
+        self.gallery = info
+        self.gallery_request = ""
+        text = f"Gallery {info.folder}: {info.size} images, {len(info.labels)} classes"
+        text += f" ({info.encoded} encoded, {info.reused} from cache)"
+        if info.skipped:
+            text += f", {len(info.skipped)} unreadable files skipped"
+        if self.model is not None and self.model.seen_classes is not None and info.labels:
+            unseen = [lb for lb in info.labels if lb not in self.model.seen_classes]
+            text += f"; {len(unseen)} of {len(info.labels)} classes unseen in training (zero-shot)"
+        self.view.set_status(text)
+        self.view.set_results_message("")
+        self.worker.forget("search")
+        self.search()
+
+    def _on_search_result(self, res: JobResult) -> None:
+        if res.stage == "error":
+            soft = res.error_type == "InvalidSketchError"
+            self.view.set_results_message(("Sketch: " if soft else "Search failed: ") + res.error)
+            return
+        if res.stage not in ("partial", "done"):
+            return
+        result: RetrievalResult = res.payload
+        if res.stage == "partial" or result.mode == "ret":
+            # the debounce follows what the user waits for before seeing anything: stage 1
+            self.delay.observe(res.elapsed_ms)
+        self.result = result
+        reranking = res.stage == "partial"
+        self.view.set_results(result, self.model.seen_classes if self.model else None)
+        self.view.set_results_message("" if result.items else "The gallery is empty.")
+        self.view.set_latency(latency_text(result, reranking))
+        self.view.set_actions_enabled(bool(result.items))
+        if reranking:
+            return
+        self._after_final_results(result)
+
+    def _after_final_results(self, result: RetrievalResult) -> None:
+        """Explain the selected result again for the new sketch (or select one)."""
+        if not result.items:
+            self.view.clear_explanation()
+            return
+        if self._pending_select is not None:
+            rows = [k for k, it in enumerate(result.items) if it.index == self._pending_select]
+            self._pending_select = None
+            if rows:
+                self.view.select_result(rows[0])
+                return
+        selected = self.view.selected_result()
+        if selected is None:
+            self.view.select_result(0)  # emits result_selected -> explain
+            return
+        current = next((it for it in result.items if it.index == selected.index), None)
+        if current is not None:
+            self._request_explanation(current)
+
+    def _on_view_result_selected(self, item: RankedItem) -> None:
+        self._request_explanation(item)
+
+    def _request_explanation(self, item: RankedItem) -> None:
+        query = compose_query(self.sketch, self.background)
+        if query is None or self.gallery is None:
+            return
+        self.view.set_explanation_header(
+            f"Explaining #{item.final_rank + 1} {html.escape(item.label or '')}…"
+        )
+        job = explain_job(query, item, self.settings.faithfulness_top)
+        self.worker.submit(job)
+
+    def _on_explain_result(self, res: JobResult) -> None:
+        if res.stage == "error":
+            self.view.set_explanation_header(f"Cannot explain this result: {html.escape(res.error)}")
+            return
+        if res.stage != "done":
+            return
+        self.explained = res.payload
+        self.view_state = replace(self.view_state, highlight=None)
+        self._render_all()
+
+    # ================================================================== explanation views
+    def _render_all(self) -> None:
+        if self.explained is None:
+            return
+        e = self.explained.explanation
+        try:
+            self.view.set_explanation_header(explanation_header(self.explained.item, e))
+            self._render_correspondences()
+            rv = render_attention_view(e, self.view_state)
+            self.view.set_attention_view(rv.image, rv.layout, rv.info)
+            rv = render_synthesis_view(e, self.view_state)
+            self.view.set_synthesis_view(rv.image, rv.layout, rv.info)
+            rv = render_kernel_view(e)
+            self.view.set_kernel_view(rv.image, rv.info)
+        except ZseError as exc:
+            self.view.show_error("Cannot draw the explanation", str(exc))
+
+    def _render_correspondences(self) -> None:
+        if self.explained is None:
+            return
+        try:
+            rv = render_correspondence_view(self.explained.explanation, self.view_state)
+        except ZseError as exc:
+            self.view.set_correspondence_info(html.escape(str(exc)))
+            return
+        self.view.set_correspondence_view(rv.image, rv.layout, rv.info)
+
+    def _on_view_corr_settings_changed(self, cs: CorrespondenceSettings) -> None:
+        self.view_state = replace(self.view_state, correspondence=cs)
+        self._save_settings(
+            replace(
+                self.settings,
+                corr_top_k=cs.top_k or 1,
+                corr_threshold=cs.threshold,
+                corr_head=-1 if cs.head is None else cs.head,
+                mutual_only=cs.mutual_only,
+                ink_only=cs.ink_only,
+            )
+        )
+        self._render_correspondences()
+
+    def _on_view_patch_clicked(self, side: str, patch: int) -> None:
+        self.view_state = replace(self.view_state, highlight=(side, patch))
+        self._render_correspondences()
+
+    def _on_view_highlight_cleared(self) -> None:
+        self.view_state = replace(self.view_state, highlight=None)
+        self._render_correspondences()
+
+    def _on_view_attention_options_changed(self, opts: tuple[int | None, str, float]) -> None:
+        head, background, keep = opts
+        self.view_state = replace(self.view_state, attention_head=head, background=background, keep_mass=keep)
+        if self.explained is not None:
+            rv = render_attention_view(self.explained.explanation, self.view_state)
+            self.view.set_attention_view(rv.image, rv.layout, rv.info)
+
+    def _on_view_synthesis_options_changed(self, opts: tuple[bool, float]) -> None:
+        grid, overlay = opts
+        self.view_state = replace(self.view_state, synthesis_grid=grid, sketch_overlay=overlay)
+        if self.explained is not None:
+            rv = render_synthesis_view(self.explained.explanation, self.view_state)
+            self.view.set_synthesis_view(rv.image, rv.layout, rv.info)
+
+    def _on_view_synthesis_cell_pointed(self, panel: str, patch: int) -> None:
+        if self.explained is None:
+            return
+        e = self.explained.explanation
+        boxes, info = synthesis_pointer(e, synthesis_layout(e), panel, patch)
+        self.view.set_synthesis_pointer(boxes, info)
+
+    # ================================================================== gallery, model, device
+    def _on_view_gallery_open_requested(self, folder: str) -> None:
+        self.open_gallery(folder)
+
+    def _on_view_model_requested(self, name: str, weights: str) -> None:
+        self.load_model(name, weights)
+
+    def _on_view_closing(self) -> None:
+        self.shutdown()
+
+    def _on_view_cancel_requested(self) -> None:
+        # the progress bar serves both long jobs: indexing and the top-k report
+        self.worker.cancel("index")
+        self.worker.cancel("export")
+
+    def _on_view_device_requested(self, device: str) -> None:
+        if device == self.settings.device:
+            return
+        self._device_before = self.settings.device
+        self._save_settings(replace(self.settings, device=device))
+        name, weights = self.model_request if self.model_request[0] else self._loading
+        if name:
+            self.load_model(name, weights)
+
+    def _on_view_load_report_requested(self) -> None:
+        if self.model is None:
+            self.view.show_text("Load report", "No model is loaded.")
+            return
+        text = self.model.report or f"{self.model.name}: random initialisation, no weight file was loaded."
+        self.view.show_text("Load report", f"{text}\n\nsha256 {self.model.sha256}")
+
+    def _on_view_gallery_classes_requested(self) -> None:
+        self.view.show_text("Gallery classes", gallery_classes_text(self.gallery, self.model))
+
+    def _clear_results(self) -> None:
+        self.result = None
+        self.explained = None
+        self.view.set_results(None, None)
+        self.view.clear_explanation()
+        self.view.set_actions_enabled(False)
+
+    # ================================================================== settings
+    def _save_settings(self, new: AppSettings) -> None:
+        if new == self.settings:
+            return
+        self.settings = new
+        if self.persist:
+            try:
+                save_settings(new, self.config_folder)
+            except OSError as exc:
+                log.warning("cannot save settings: %s", exc)

@@ -1,0 +1,198 @@
+"""Sessions, sketch files and export: the file-facing half of the controller (a mixin).
+
+Split from ``controller.py`` by concern; it reads and writes the same state attributes.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
+from zse_gui.errors import ZseError
+from zse_gui.qt import exporting
+from zse_gui.qt.jobs import ExplainPayload, GalleryInfo, ModelInfo
+from zse_gui.qt.render import ViewState
+from zse_gui.qt.session import Session, load_session, save_session
+from zse_gui.qt.settings import AppSettings
+from zse_gui.qt.sketch_io import compose_query, load_any_sketch
+from zse_gui.qt.worker import JobResult, Worker
+from zse_gui.viz.correspondence import CorrespondenceSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["FilesMixin", "corr_from_settings"]
+
+log = logging.getLogger(__name__)
+
+
+def corr_from_settings(s: AppSettings) -> CorrespondenceSettings:
+    """The correspondence view settings stored in the user settings."""
+    return CorrespondenceSettings(
+        top_k=s.corr_top_k,
+        threshold=s.corr_threshold,
+        head=None if s.corr_head < 0 else s.corr_head,
+        mutual_only=s.mutual_only,
+        ink_only=s.ink_only,
+    )
+
+
+class FilesMixin:
+    """Sketch files, sessions and exports for ``Controller``."""
+
+    # state owned by Controller
+    view: Any
+    worker: Worker
+    settings: AppSettings
+    model: ModelInfo | None
+    model_request: tuple[str, str]
+    gallery: GalleryInfo | None
+    gallery_request: str
+    sketch: StrokeSketch
+    background: np.ndarray | None
+    sketch_source: str
+    result: RetrievalResult | None
+    explained: ExplainPayload | None
+    view_state: ViewState
+    _pending_select: int | None
+    _expected_sha: str
+    load_model: Callable[[str, str], None]
+    open_gallery: Callable[[str], None]
+    search: Callable[..., int | None]
+
+    def _on_view_sketch_open_requested(self, path: str) -> None:
+        try:
+            loaded = load_any_sketch(path, self.sketch.canvas_size, self.settings.pen_width)
+        except ZseError as exc:
+            self.view.show_error("Cannot open sketch", str(exc))
+            return
+        self.background = loaded.background
+        self.sketch_source = loaded.source
+        self.view.set_sketch(loaded.sketch)
+        self.view.set_sketch_background(loaded.background)
+        self.sketch = loaded.sketch
+        label = f" ({loaded.label})" if loaded.label else ""
+        self.view.set_status(f"Loaded {Path(path).name}{label}", 5000)
+        self.search()
+
+    def session(self) -> Session:
+        """The current session (for saving)."""
+        selected = self.view.selected_result()
+        return Session(
+            sketch=self.sketch,
+            model=self.model_request[0],
+            weights=self.model_request[1],
+            weights_sha256=self.model.sha256 if self.model else "",
+            gallery=self.gallery.folder if self.gallery else self.gallery_request,
+            settings=self.settings,
+            selected=selected.index if selected is not None else None,
+            sketch_image=self.sketch_source if self.background is not None else "",
+        )
+
+    def _on_view_session_save_requested(self, path: str) -> None:
+        try:
+            p = save_session(path, self.session())
+        except OSError as exc:
+            self.view.show_error("Cannot save the session", f"{path}: {exc}")
+            return
+        self.view.set_status(f"Session saved to {p}", 8000)
+
+    def _on_view_session_open_requested(self, path: str) -> None:
+        try:
+            s = load_session(path)
+        except ZseError as exc:
+            self.view.show_error("Cannot open the session", str(exc))
+            return
+        self.settings = s.settings
+        self.view_state = ViewState(correspondence=corr_from_settings(s.settings))
+        self.view.set_settings(s.settings)
+        self.background = None
+        if s.sketch_image:
+            try:
+                loaded = load_any_sketch(s.sketch_image, s.sketch.canvas_size, s.settings.pen_width)
+                self.background, self.sketch_source = loaded.background, loaded.source
+            except ZseError as exc:
+                # the strokes still open; only the image under them is gone
+                self.view.show_error("Sketch image missing", f"{exc}; opening the strokes without it.")
+        self.view.set_sketch(s.sketch)
+        self.view.set_sketch_background(self.background)
+        self.sketch = s.sketch
+        self._pending_select = s.selected
+        same_model = self.model is not None and (s.model, s.weights) == self.model_request
+        if s.model and not same_model:
+            self._expected_sha = s.weights_sha256
+            if s.gallery:
+                self.gallery_request = s.gallery
+            self.load_model(s.model, s.weights)
+        elif s.gallery and (self.gallery is None or self.gallery.folder != s.gallery):
+            self.open_gallery(s.gallery)
+        else:
+            self.search(force=True)
+        self.view.set_status(f"Session {Path(path).name} opened", 5000)
+
+    def _on_view_export_requested(self, path: str) -> None:
+        if self.explained is None:
+            self.view.show_error(
+                "Nothing to export", "Select a result first; its explanation is what is exported."
+            )
+            return
+        job = exporting.export_job(
+            self.explained,
+            path,
+            self.view_state,
+            self.settings.export_formats,
+            self._provenance(self.explained.item),
+        )
+        self.view.set_status(f"Exporting to {path}…")
+        self.worker.submit(job)
+
+    def _on_view_report_requested(self, path: str) -> None:
+        query = compose_query(self.sketch, self.background)
+        if self.result is None or query is None:
+            self.view.show_error("Nothing to report", "Draw a sketch and get results first.")
+            return
+        items = self.result.items
+        provs = [self._provenance(it) for it in items]
+        job = exporting.report_job(
+            query, self.result, path, self.view_state, self.settings.faithfulness_top, provs
+        )
+        self.view.set_progress(0, len(items), "report…")
+        self.worker.submit(job)
+
+    def _track_progress(self, res: JobResult, what: str) -> bool:
+        """Show a long job's progress; True when ``res`` was a progress report (nothing else to do)."""
+        if res.stage == "progress":
+            done, total = res.payload
+            self.view.set_progress(done, total, f"{what} {done} / {total}")
+            return True
+        self.view.hide_progress()
+        return False
+
+    def _on_export_result(self, res: JobResult) -> None:
+        if self._track_progress(res, "explaining"):
+            return
+        if res.stage == "cancelled":
+            self.view.set_status("Export cancelled.", 5000)
+        elif res.stage == "error":
+            self.view.show_error("Export failed", res.error)
+        elif res.stage == "done":
+            files = res.payload
+            self.view.set_status(
+                f"Wrote {len(files)} files: {', '.join(Path(f).name for f in files[:6])}", 15000
+            )
+
+    def _provenance(self, item: RankedItem) -> exporting.Provenance:
+        return exporting.Provenance(
+            model=self.model.name if self.model else "",
+            weights_sha256=self.model.sha256 if self.model else "",
+            weights_source=self.model.source if self.model else "",
+            sketch_source=self.sketch_source if self.background is not None else "<strokes>",
+            strokes=self.sketch,
+            photo_path=item.path,
+            photo_label=item.label,
+            rank=item.final_rank,
+        )

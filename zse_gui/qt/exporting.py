@@ -1,0 +1,97 @@
+"""Export jobs: the shown explanation as PNG/SVG/PDF + sidecar, and a PDF report of the top-k.
+
+Both run on the worker thread (matplotlib's vector output takes a moment) and draw with the same
+``zse_gui.viz`` calls and the same ``ViewState`` as the screen, so a file matches what is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from zse_gui.engine.types import RetrievalResult
+from zse_gui.qt.jobs import (
+    EngineState,
+    ExplainPayload,
+    Query,
+    encode_query,
+    need_engine,
+    need_gallery,
+    query_digest,
+)
+from zse_gui.qt.render import ViewState
+from zse_gui.qt.worker import Job, JobContext
+from zse_gui.viz.export import ReportPage, export_explanation, write_pdf_report
+from zse_gui.viz.sidecar import Provenance
+
+__all__ = ["Provenance", "export_job", "report_job", "split_export_path"]
+
+log = logging.getLogger(__name__)
+
+_KNOWN_SUFFIXES = {".png", ".svg", ".pdf", ".json"}
+
+
+def split_export_path(path: str | Path) -> tuple[Path, str]:
+    """A chosen file name -> (folder, stem); a typed format suffix is dropped (every format is written)."""
+    p = Path(path)
+    stem = p.stem if p.suffix.lower() in _KNOWN_SUFFIXES else p.name
+    return p.parent, stem or "explanation"
+
+
+def export_job(
+    payload: ExplainPayload, path: str, state: ViewState, formats: Sequence[str], provenance: Provenance
+) -> Job:
+    """Write the four explanation views in ``formats`` plus one JSON sidecar next to ``path``."""
+    out_dir, stem = split_export_path(path)
+    options = state.export_options(tuple(formats))
+
+    def run(_state: EngineState, ctx: JobContext) -> list[str]:
+        res = export_explanation(payload.explanation, out_dir, stem, options, provenance)
+        return [str(f) for f in res.files] + [str(res.sidecar)]
+
+    return Job("export", run, key=None, label=f"export {path}")
+
+
+def report_job(
+    query: Query,
+    result: RetrievalResult,
+    path: str,
+    state: ViewState,
+    faithfulness_top: int,
+    provenances: Sequence[Provenance],
+) -> Job:
+    """Explain every shown result and write a multi-page PDF (overview strip, then a page each)."""
+    key = query_digest(query)
+    items = tuple(result.items)
+    provs = tuple(provenances)
+
+    def run(st: EngineState, ctx: JobContext) -> list[str]:
+        engine = need_engine(st)
+        gallery = need_gallery(st)
+        q = encode_query(st, query, key)
+        pages = []
+        for n, (item, prov) in enumerate(zip(items, provs, strict=True)):
+            ctx.progress(n, len(items))
+            ctx.check()
+            expl = engine.explain(
+                q, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
+            )
+            pages.append(ReportPage(expl, item, prov))
+        ctx.progress(len(items), len(items))
+        strip = None
+        if pages:
+            # the model-input images: the same pixels the explanations were computed on
+            strip = (
+                pages[0].explanation.sketch_image,
+                result,
+                [p.explanation.photo_image for p in pages],
+                None,
+            )
+        header = f"zse-gui report · model {provs[0].model if provs else ''}"
+        pdf, sidecar = write_pdf_report(
+            path, pages, settings=state.correspondence, strip=strip, header=header
+        )
+        return [str(pdf), str(sidecar)]
+
+    return Job("export", run, key=None, label=f"report {path}")

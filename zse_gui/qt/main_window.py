@@ -1,0 +1,289 @@
+"""The main window: the one view the controller talks to.
+
+It lays out the canvas, the result grid and the explanation tabs, owns the menus, toolbars and
+status bar, and exposes everything as intent signals plus setter methods (so a controller test can
+use ``MagicMock(spec=MainWindow)``). It runs no inference and keeps no application state.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent, QFontDatabase
+from PySide6.QtWidgets import (
+    QDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
+from zse_gui.qt.canvas import SketchCanvas
+from zse_gui.qt.explain_views import ExplanationPanel
+from zse_gui.qt.menus import build_menus
+from zse_gui.qt.results_view import ResultsView
+from zse_gui.qt.settings import AppSettings
+from zse_gui.viz.correspondence import CorrespondenceSettings
+from zse_gui.viz.layout import PanelLayout
+
+__all__ = ["MainWindow"]
+
+log = logging.getLogger(__name__)
+
+
+class MainWindow(QMainWindow):
+    """Canvas | results over explanations, with menus and a status bar.
+
+    Intent signals carry plain values; file dialogs live here because choosing a path is a view
+    concern, and the chosen path leaves as the intent.
+    """
+
+    # drawing
+    strokes_changed = Signal(object)  # StrokeSketch, live while drawing
+    sketch_edited = Signal()  # a finished edit (autosave)
+    canvas_cleared = Signal()  # Clear canvas: strokes and any sketch image under them
+    pen_changed = Signal(float, bool)  # width, smoothing
+    # retrieval
+    result_selected = Signal(object)  # RankedItem
+    search_settings_changed = Signal(int, int, bool)  # top_k, rerank depth, live
+    search_now_requested = Signal()
+    # explanation
+    corr_settings_changed = Signal(object)  # CorrespondenceSettings
+    patch_clicked = Signal(str, int)  # side, patch id
+    highlight_cleared = Signal()
+    attention_options_changed = Signal(object)
+    synthesis_options_changed = Signal(object)
+    synthesis_cell_pointed = Signal(str, int)
+    # files, model, device
+    gallery_open_requested = Signal(str)
+    cancel_requested = Signal()
+    sketch_open_requested = Signal(str)
+    session_save_requested = Signal(str)
+    session_open_requested = Signal(str)
+    export_requested = Signal(str)
+    report_requested = Signal(str)
+    model_requested = Signal(str, str)  # config name, weights ("" = random init, "default" = bundled)
+    device_requested = Signal(str)
+    load_report_requested = Signal()
+    gallery_classes_requested = Signal()
+    closing = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("zse-gui: explainable zero-shot sketch-based image retrieval")
+        self.resize(1400, 900)
+        self.canvas = SketchCanvas(self)
+        self.results = ResultsView(self)
+        self.explanation = ExplanationPanel(self)
+        self.banner = QLabel(self)
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.setVisible(False)
+        self.banner.setTextFormat(Qt.TextFormat.RichText)
+
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        right.addWidget(self.results)
+        right.addWidget(self.explanation)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 3)
+        right.setSizes([350, 550])  # two full rows of result tiles
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setSizes([460, 940])
+        central = QWidget(self)
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        self.latency = QLabel(self)
+        self.latency.setObjectName("latencyLabel")
+        self.model_label = QLabel(self)
+        self.progress = QProgressBar(self)
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.cancel_btn = QPushButton("Cancel", self)
+        self.cancel_btn.setVisible(False)
+        self.cancel_btn.setToolTip("Stop indexing the gallery or writing the report")
+        sb = self.statusBar()
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_btn)
+        sb.addPermanentWidget(self.latency)
+        sb.addPermanentWidget(self.model_label)
+
+        self.actions_ = build_menus(self)
+        self._forward_signals()
+
+    def _forward_signals(self) -> None:
+        """Re-emit the sub-views' intents as the window's, so the controller sees one view."""
+        self.canvas.strokes_changed.connect(self.strokes_changed)
+        self.canvas.edited.connect(self.sketch_edited)
+        self.canvas.cleared.connect(self.canvas_cleared)
+        self.canvas.history_changed.connect(self._on_canvas_history_changed)
+        self.results.result_selected.connect(self.result_selected)
+        ex = self.explanation
+        ex.correspondences.settings_changed.connect(self.corr_settings_changed)
+        ex.correspondences.patch_clicked.connect(self.patch_clicked)
+        ex.correspondences.highlight_cleared.connect(self.highlight_cleared)
+        ex.attention.options_changed.connect(self.attention_options_changed)
+        ex.synthesis.options_changed.connect(self.synthesis_options_changed)
+        ex.synthesis.cell_pointed.connect(self.synthesis_cell_pointed)
+        self.cancel_btn.clicked.connect(self.cancel_requested)
+
+    def _on_canvas_history_changed(self, can_undo: bool, can_redo: bool) -> None:
+        self.actions_.undo.setEnabled(can_undo)
+        self.actions_.redo.setEnabled(can_redo)
+
+    # ------------------------------------------------------------------ setters
+    def set_banner(self, html: str) -> None:
+        """A warning line above everything ("" hides it)."""
+        self.banner.setText(html)
+        self.banner.setVisible(bool(html))
+
+    def set_model_label(self, text: str, tooltip: str = "") -> None:
+        self.model_label.setText(text)
+        self.model_label.setToolTip(tooltip)
+
+    def set_latency(self, text: str) -> None:
+        self.latency.setText(text)
+
+    def set_status(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def set_progress(self, done: int, total: int, text: str = "") -> None:
+        """Show the indexing progress bar with its cancel button."""
+        self.progress.setVisible(True)
+        self.cancel_btn.setVisible(True)
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(min(done, total) if total > 0 else 0)
+        self.progress.setFormat(text or "%v / %m")
+
+    def hide_progress(self) -> None:
+        self.progress.setVisible(False)
+        self.cancel_btn.setVisible(False)
+
+    def set_results(self, result: RetrievalResult | None, seen: frozenset[str] | None) -> None:
+        self.results.set_results(result, seen)
+
+    def set_results_message(self, text: str) -> None:
+        self.results.set_message(text)
+
+    def selected_result(self) -> RankedItem | None:
+        return self.results.selected_item()
+
+    def select_result(self, row: int) -> None:
+        self.results.select_row(row)
+
+    def set_sketch(self, sketch: StrokeSketch) -> None:
+        """Load strokes into the canvas (an undoable edit; emits ``strokes_changed``)."""
+        self.canvas.set_background(None)
+        self.canvas.load_sketch(sketch)
+
+    def set_sketch_background(self, rgb: np.ndarray | None) -> None:
+        self.canvas.set_background(rgb)
+
+    def current_sketch(self) -> StrokeSketch:
+        return self.canvas.sketch()
+
+    def set_settings(self, s: AppSettings) -> None:
+        """Show settings in every control without emitting intents."""
+        self.canvas.set_pen_width(s.pen_width)
+        self.canvas.set_smoothing(s.smoothing)
+        a = self.actions_
+        for w in (a.top_k, a.depth, a.live, a.pen_width, a.smoothing):
+            w.blockSignals(True)
+        a.top_k.setValue(s.top_k)
+        a.depth.setValue(s.rerank_depth)
+        a.live.setChecked(s.live)
+        a.pen_width.setValue(s.pen_width)
+        a.smoothing.setChecked(s.smoothing)
+        for w in (a.top_k, a.depth, a.live, a.pen_width, a.smoothing):
+            w.blockSignals(False)
+        for dev, act in a.devices.items():
+            act.setChecked(dev == s.device)
+        self.explanation.correspondences.set_settings(
+            CorrespondenceSettings(
+                top_k=s.corr_top_k,
+                threshold=s.corr_threshold,
+                head=None if s.corr_head < 0 else s.corr_head,
+                mutual_only=s.mutual_only,
+                ink_only=s.ink_only,
+            )
+        )
+
+    def set_heads(self, ca_heads: int, sa_heads: int) -> None:
+        self.explanation.correspondences.set_heads(ca_heads)
+        self.explanation.attention.set_heads(sa_heads)
+
+    def set_explanation_header(self, html: str) -> None:
+        self.explanation.set_header(html)
+
+    def clear_explanation(self, placeholder: str = "Select a result to see why it matched.") -> None:
+        self.explanation.clear(placeholder)
+
+    def set_correspondence_view(self, image: np.ndarray, layout: PanelLayout, info: str) -> None:
+        self.explanation.correspondences.set_view(image, layout, info)
+
+    def set_attention_view(self, image: np.ndarray, layout: PanelLayout, info: str) -> None:
+        self.explanation.attention.set_view(image, layout, info)
+
+    def set_synthesis_view(self, image: np.ndarray, layout: PanelLayout, info: str) -> None:
+        self.explanation.synthesis.set_view(image, layout, info)
+
+    def set_synthesis_pointer(
+        self, boxes: list[tuple[tuple[float, float, float, float], str]], info: str
+    ) -> None:
+        """Outline the pointed cell and its photo source; say where it came from."""
+        self.explanation.synthesis.pane.set_overlay(boxes)
+        self.explanation.synthesis.set_info(info)
+
+    def set_kernel_view(self, image: np.ndarray, info: str) -> None:
+        self.explanation.kernel.set_view(image, None, info)
+
+    def set_correspondence_info(self, html: str) -> None:
+        self.explanation.correspondences.set_info(html)
+
+    def set_actions_enabled(self, has_result: bool) -> None:
+        """Enable the export actions only when there is something to export."""
+        self.actions_.export.setEnabled(has_result)
+        self.actions_.report.setEnabled(has_result)
+
+    def show_error(self, title: str, text: str) -> None:
+        """Tell the user about an error without blocking the event loop (no modal exec)."""
+        self.set_status(f"{title}: {text}", 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setModal(False)
+        box.show()
+
+    def show_text(self, title: str, text: str) -> None:
+        """A non-modal window with read-only monospace text (the load report)."""
+        dlg = QDialog(self)
+        dlg.setWindowTitle(title)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view = QPlainTextEdit(dlg)
+        view.setReadOnly(True)
+        view.setPlainText(text)
+        view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(view)
+        dlg.resize(760, 420)
+        dlg.show()
+
+    # ------------------------------------------------------------------ events
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # the controller stops the worker and saves state synchronously in its handler
+        self.closing.emit()
+        event.accept()

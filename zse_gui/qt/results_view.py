@@ -1,0 +1,246 @@
+"""The result grid: thumbnails with rank, score, label, re-rank movement and a zero-shot badge."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImageReader, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from zse_gui.engine.types import RankedItem, RetrievalResult
+
+__all__ = ["ResultsView", "movement_text"]
+
+log = logging.getLogger(__name__)
+
+THUMB = 104
+TILE = QSize(THUMB + 24, THUMB + 52)
+ITEM_ROLE = Qt.ItemDataRole.UserRole + 1
+UNSEEN_ROLE = Qt.ItemDataRole.UserRole + 2
+STAGE_ROLE = Qt.ItemDataRole.UserRole + 3
+
+
+def movement_text(item: RankedItem, reranked: bool, top_k: int) -> tuple[str, str]:
+    """How re-ranking moved an item, as (text, colour name).
+
+    ``"▲3"`` moved up three places, ``"▼2"`` down, ``"="`` kept its place, ``"new"`` entered the
+    top-k from below it (``"▲12 new"``); ``""`` before re-ranking.
+    """
+    if not reranked:
+        return "", "gray"
+    if item.stage1_rank >= top_k:
+        return f"▲{item.moved} new", "#1b7f3b"
+    if item.moved > 0:
+        return f"▲{item.moved}", "#1b7f3b"
+    if item.moved < 0:
+        return f"▼{-item.moved}", "#b3261e"
+    return "=", "gray"
+
+
+class _ThumbCache:
+    """Scaled thumbnails by path, least recently used dropped first."""
+
+    def __init__(self, capacity: int = 512) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, QPixmap] = OrderedDict()
+
+    def get(self, path: str) -> QPixmap:
+        pm = self._items.get(path)
+        if pm is not None:
+            self._items.move_to_end(path)
+            return pm
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)
+        size = reader.size()
+        if size.isValid() and size.width() > 0 and size.height() > 0:
+            # decode at thumbnail size: far cheaper than loading a large photo and scaling it
+            reader.setScaledSize(size.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio))
+        img = reader.read()
+        if img.isNull():
+            log.debug("no thumbnail for %s: %s", path, reader.errorString())
+            pm = QPixmap()
+        else:
+            pm = QPixmap.fromImage(img)
+        self._items[path] = pm
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return pm
+
+
+class _TileDelegate(QStyledItemDelegate):
+    """Paints one result tile: thumbnail, '#rank label', 'score movement' and a zero-shot badge."""
+
+    def __init__(self, view: ResultsView) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return TILE
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        item: RankedItem | None = index.data(ITEM_ROLE)
+        if item is None:
+            return
+        painter.save()
+        rect: QRect = option.rect.adjusted(3, 3, -3, -3)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.fillRect(rect, QColor("#dbe8ff") if selected else QColor("white"))
+        painter.setPen(QColor("#2f6fde") if selected else QColor("#d0d0d0"))
+        painter.drawRect(rect.adjusted(0, 0, -1, -1))
+        pm = self._view.thumbs.get(item.path)
+        thumb_rect = QRect(rect.x() + (rect.width() - THUMB) // 2, rect.y() + 4, THUMB, THUMB)
+        if not pm.isNull():
+            x = thumb_rect.x() + (THUMB - pm.width()) // 2
+            y = thumb_rect.y() + (THUMB - pm.height()) // 2
+            painter.drawPixmap(x, y, pm)
+        else:
+            painter.setPen(QColor("gray"))
+            painter.drawText(thumb_rect, Qt.AlignmentFlag.AlignCenter, "no preview")
+        name = item.label or Path(item.path).name
+        text_rect = QRect(rect.x() + 4, thumb_rect.bottom() + 3, rect.width() - 8, 16)
+        font = QFont(painter.font())
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.9))
+        painter.setFont(font)
+        painter.setPen(QColor("#202020"))
+        fm = painter.fontMetrics()
+        painter.drawText(
+            text_rect,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            fm.elidedText(f"#{item.final_rank + 1} {name}", Qt.TextElideMode.ElideRight, text_rect.width()),
+        )
+        score_rect = text_rect.translated(0, 16)
+        reranked = bool(index.data(STAGE_ROLE))
+        score = (
+            f"RN {item.rn_score:.3f}"
+            if reranked and item.rn_score is not None
+            else f"cos {item.ret_score:.3f}"
+        )
+        painter.setPen(QColor("#404040"))
+        painter.drawText(score_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, score)
+        move, colour = movement_text(item, reranked, self._view.top_k)
+        if move:
+            painter.setPen(QColor(colour))
+            painter.drawText(
+                score_rect,
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                fm.elidedText(move, Qt.TextElideMode.ElideLeft, score_rect.width() // 2),
+            )
+        if index.data(UNSEEN_ROLE):
+            badge = QRect(thumb_rect.x(), thumb_rect.y(), 62, 15)
+            painter.fillRect(badge, QColor(120, 40, 140, 215))
+            painter.setPen(QColor("white"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "zero-shot")
+        painter.restore()
+
+
+class ResultsView(QWidget):
+    """Ranked thumbnails of the gallery for the current sketch.
+
+    Signals:
+        result_selected(RankedItem): the user picked a result to explain.
+    """
+
+    result_selected = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.thumbs = _ThumbCache()
+        self.top_k = 0
+        self.result: RetrievalResult | None = None
+        self.list = QListWidget(self)
+        self.list.setObjectName("resultsList")
+        self.list.setViewMode(QListView.ViewMode.IconMode)
+        self.list.setResizeMode(QListView.ResizeMode.Adjust)
+        self.list.setMovement(QListView.Movement.Static)
+        self.list.setUniformItemSizes(True)
+        self.list.setGridSize(TILE)
+        self.list.setSpacing(0)
+        self.list.setWrapping(True)
+        self.list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        self.list.setItemDelegate(_TileDelegate(self))
+        self.list.currentItemChanged.connect(self._on_list_current_changed)
+        self.list.setAccessibleName("Retrieval results")
+        self.message = QLabel("Draw a sketch to search the gallery.", self)
+        self.message.setObjectName("resultsMessage")
+        self.message.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.message)
+        layout.addWidget(self.list, 1)
+
+    def set_message(self, text: str) -> None:
+        """A line above the grid: hints, 'searching...', or an error."""
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    def set_results(self, result: RetrievalResult | None, seen: frozenset[str] | None = None) -> None:
+        """Show a ranking, keeping the selected gallery item selected when it is still listed.
+
+        Args:
+            result: the ranking, or None to empty the grid.
+            seen: classes the model was trained on; other labels get a "zero-shot" badge (None = unknown).
+        """
+        prev = self.selected_item()
+        self.result = result
+        self.list.blockSignals(True)
+        self.list.clear()
+        self.top_k = len(result.items) if result is not None else 0
+        reranked = result is not None and result.mode != "ret"
+        keep_row = -1
+        for row, item in enumerate(result.items if result is not None else ()):
+            w = QListWidgetItem()
+            w.setData(ITEM_ROLE, item)
+            w.setData(STAGE_ROLE, reranked)
+            w.setData(UNSEEN_ROLE, bool(seen is not None and item.label and item.label not in seen))
+            name = item.label or Path(item.path).name
+            w.setToolTip(self._tooltip(item, reranked, seen))
+            w.setData(Qt.ItemDataRole.AccessibleTextRole, f"rank {item.final_rank + 1}: {name}")
+            self.list.addItem(w)
+            if prev is not None and item.index == prev.index:
+                keep_row = row
+        if keep_row >= 0:
+            self.list.setCurrentRow(keep_row)
+        self.list.blockSignals(False)
+
+    def _tooltip(self, item: RankedItem, reranked: bool, seen: frozenset[str] | None) -> str:
+        lines = [item.path, f"[Ret] cosine {item.ret_score:.4f} (stage-1 rank {item.stage1_rank + 1})"]
+        if reranked and item.rn_score is not None:
+            lines.append(f"relation score {item.rn_score:.4f} (final rank {item.final_rank + 1})")
+        if seen is not None and item.label:
+            lines.append(
+                "class seen in training" if item.label in seen else "class NOT seen in training (zero-shot)"
+            )
+        return "\n".join(lines)
+
+    def items(self) -> tuple[RankedItem, ...]:
+        return self.result.items if self.result is not None else ()
+
+    def selected_item(self) -> RankedItem | None:
+        cur = self.list.currentItem()
+        item: RankedItem | None = cur.data(ITEM_ROLE) if cur is not None else None
+        return item
+
+    def select_row(self, row: int) -> None:
+        """Select a result by row (emits ``result_selected``)."""
+        self.list.setCurrentRow(row)
+
+    def _on_list_current_changed(
+        self, current: QListWidgetItem | None, previous: QListWidgetItem | None
+    ) -> None:
+        if current is not None:
+            self.result_selected.emit(current.data(ITEM_ROLE))

@@ -1,0 +1,148 @@
+"""Render the main views to PNG files: ``python -m zse_gui.qt.screenshots docs/screenshots``.
+
+Runs the real window with a synchronous worker (so every view is filled before it is grabbed) on
+the bundled demo model and gallery when present, else the tiny random model on a generated
+gallery. Nothing is persisted (no settings, no autosave), so the user's config is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from zse_gui.data.synthetic import TOY_SHAPES, make_toy_dataset
+from zse_gui.qt.app import AppParts, apply_style, build_window, choose_model, default_gallery
+from zse_gui.qt.menus import SAMPLES_DIR
+from zse_gui.qt.settings import AppSettings
+
+__all__ = ["main", "take_screenshots"]
+
+log = logging.getLogger(__name__)
+
+SIZE = (1440, 920)
+
+
+def _generated_gallery(root: Path) -> Path:
+    """A small gallery of generated shape photos, for when no demo gallery is bundled."""
+    _, photos = make_toy_dataset(root, TOY_SHAPES, sketches_per_class=0, photos_per_class=6, size=96)
+    return photos
+
+
+def _grab(widget: QWidget, path: Path) -> Path:
+    QApplication.processEvents()
+    if not widget.grab().save(str(path)):
+        raise OSError(f"cannot write screenshot {path}")
+    log.info("wrote %s", path)
+    return path
+
+
+def _point_at(widget: QWidget, pos: QPoint, click: bool) -> None:
+    """Deliver a mouse move (and a click) to a widget, as a real pointer would."""
+    move = QMouseEvent(
+        QMouseEvent.Type.MouseMove,
+        pos,
+        widget.mapToGlobal(pos),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(widget, move)
+    if click:
+        for kind in (QMouseEvent.Type.MouseButtonPress, QMouseEvent.Type.MouseButtonRelease):
+            ev = QMouseEvent(
+                kind,
+                pos,
+                widget.mapToGlobal(pos),
+                Qt.MouseButton.LeftButton,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
+            QApplication.sendEvent(widget, ev)
+
+
+def take_screenshots(
+    out_dir: Path, sketch: str = "fish", model: tuple[str, str] | None = None, gallery: str = ""
+) -> list[Path]:
+    """Open the app, draw a sample sketch, and grab the window once per view.
+
+    Args:
+        out_dir: where the PNGs go.
+        sketch: a sample sketch name (``resources/sketches/<name>.json``).
+        model: (name, weights); default: what ``make run`` opens.
+        gallery: gallery folder; default: the demo gallery, else a generated one.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="zse-shots-") as tmp:
+        return _take(out_dir, sketch, model, gallery, Path(tmp))
+
+
+def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: str, work: Path) -> list[Path]:
+    name, weights = model or choose_model(None, None, AppSettings())
+    gallery = gallery or default_gallery() or str(_generated_gallery(work / "gallery"))
+    parts: AppParts = build_window(
+        AppSettings(top_k=18, rerank_depth=40), work / "config", sync=True, persist=False
+    )
+    win = parts.window
+    win.resize(*SIZE)
+    win.show()
+    parts.controller.gallery_request = gallery
+    parts.controller.load_model(name, weights)
+    sample = SAMPLES_DIR / f"{sketch}.json"
+    win.sketch_open_requested.emit(str(sample))
+    QApplication.processEvents()
+    shots = [_grab(win, out_dir / "main-window.png")]
+    ex = win.explanation
+    tab = ex.correspondences
+    ex.tabs.setCurrentWidget(tab)
+    QApplication.processEvents()
+    if tab.layout_ is not None:
+        # click the sketch patch with the strongest drawn match, to show the highlight view
+        e = parts.controller.explained.explanation if parts.controller.explained else None
+        if e is not None:
+            ink = np.flatnonzero(e.for_head(None).ink)
+            patch = int(ink[len(ink) // 2]) if len(ink) else 0
+            x, y = tab.layout_.panel("sketch").centre(patch)
+            _point_at(tab.pane, tab.pane.image_to_widget(x, y).toPoint(), click=True)
+    shots.append(_grab(win, out_dir / "correspondences.png"))
+    ex.tabs.setCurrentWidget(ex.attention)
+    shots.append(_grab(win, out_dir / "ret-attention.png"))
+    ex.tabs.setCurrentWidget(ex.synthesis)
+    QApplication.processEvents()
+    syn = ex.synthesis
+    if syn.layout_ is not None:
+        g = syn.layout_.panels[0].grid
+        x, y = syn.layout_.panel("synthesis").centre(g * (g // 2) + g // 2)  # a cell near the middle
+        _point_at(syn.pane, syn.pane.image_to_widget(x, y).toPoint(), click=False)
+    shots.append(_grab(win, out_dir / "synthesis.png"))
+    ex.tabs.setCurrentWidget(ex.kernel)
+    shots.append(_grab(win, out_dir / "relation-kernel.png"))
+    parts.controller.shutdown()
+    win.close()
+    return shots
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m zse_gui.qt.screenshots OUT_DIR [--sketch NAME]``."""
+    p = argparse.ArgumentParser(prog="python -m zse_gui.qt.screenshots", description=__doc__.splitlines()[0])
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--sketch", default="fish", help="sample sketch name in resources/sketches")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    apply_style(app)
+    shots = take_screenshots(args.out_dir, args.sketch)
+    log.info("%d screenshots in %s", len(shots), args.out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
