@@ -27,7 +27,8 @@ from zse_gui.data.layouts import LAYOUTS, open_dataset
 from zse_gui.data.splits import resolve_split
 from zse_gui.engine.device import resolve_device
 from zse_gui.errors import ZseError
-from zse_gui.eval.runner import MODES, RetrievalValidator
+from zse_gui.eval.runner import RetrievalValidator
+from zse_gui.eval.scoring import MODES
 from zse_gui.model.factory import create_model
 from zse_gui.train.config import AMP_MODES, TrainConfig
 from zse_gui.train.datasets import SampledQuadruplets
