@@ -1,5 +1,5 @@
 """One torch thread per test: the tiny models gain nothing from more, and on a shared CPU extra
-threads spin-wait on each other."""
+threads spin-wait on each other. Applies to the whole suite."""
 
 from __future__ import annotations
 
