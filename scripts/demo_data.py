@@ -145,10 +145,15 @@ class AugmentedQuadruplets(SampledQuadruplets):
         display = augment_photo_pixels(prepare_photo(self._photo_rgb(i), self.cfg).display, rng)
         return torch.from_numpy(normalize(display, self.cfg))
 
-    def _pseudo(self, label: int, rng: np.random.Generator) -> Tensor:
+    def _photo_of_class(self, label: int, rng: np.random.Generator) -> int:
+        """A random photo index of class ``label`` (the source of a pseudo-sketch)."""
         photos = self._ph[label]
-        rgb = pseudo_sketch(self._photo_rgb(photos[int(rng.integers(0, len(photos)))]), rng)
-        display = augment_sketch_pixels(prepare_sketch(rgb, self.cfg).display, rng)
+        return photos[int(rng.integers(0, len(photos)))]
+
+    def _pseudo_of_photo(self, photo: int, rng: np.random.Generator) -> Tensor:
+        display = augment_sketch_pixels(
+            prepare_sketch(pseudo_sketch(self._photo_rgb(photo), rng), self.cfg).display, rng
+        )
         return torch.from_numpy(normalize(display, self.cfg))
 
     def __getitem__(self, index: int) -> Quadruplet:
@@ -157,7 +162,7 @@ class AugmentedQuadruplets(SampledQuadruplets):
         i_sk, i_ph, i_skn, i_phn = self.draw(index)
         rng = np.random.default_rng([self.seed, int(index), 7])
         if self.pseudo_prob > 0 and rng.random() < self.pseudo_prob:
-            anchor = self._pseudo(self.data.photos[i_ph].label, rng)
+            anchor = self._pseudo_of_photo(self._photo_of_class(self.data.photos[i_ph].label, rng), rng)
         else:
             anchor = self._aug_sketch(i_sk, rng)
         return anchor, self._aug_photo(i_ph, rng), self._aug_sketch(i_skn, rng), self._aug_photo(i_phn, rng)
@@ -217,21 +222,13 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
         img = torch.from_numpy(normalize(np.ascontiguousarray(pixels.transpose(1, 2, 0)), self.cfg))
         return pack_cached_features(img, feats.float())
 
-    def _pseudo_of_photo(self, photo: int, rng: np.random.Generator) -> Tensor:
-        display = augment_sketch_pixels(
-            prepare_sketch(pseudo_sketch(self._photo_rgb(photo), rng), self.cfg).display, rng
-        )
-        return torch.from_numpy(normalize(display, self.cfg))
-
     def __getitem__(self, index: int) -> Quadruplet:
         if index < 0:
             raise IndexError(f"sample index {index} < 0")
         i_sk, i_ph, i_skn, i_phn = self.draw(index)
         rng = np.random.default_rng([self.seed, int(index), 7])
         if self.pseudo_prob > 0 and rng.random() < self.pseudo_prob:
-            label = self.data.photos[i_ph].label
-            photos = self._ph[label]
-            anchor = self._view("pseudo", photos[int(rng.integers(0, len(photos)))], rng)
+            anchor = self._view("pseudo", self._photo_of_class(self.data.photos[i_ph].label, rng), rng)
         else:
             anchor = self._view("sketch", i_sk, rng)
         return (
