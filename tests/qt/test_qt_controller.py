@@ -11,7 +11,7 @@ import pytest
 from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
 from zse_gui.errors import InvalidSketchError
 from zse_gui.qt.controller import Controller, latency_text
-from zse_gui.qt.jobs import EngineState, GalleryInfo, ModelInfo, model_info
+from zse_gui.qt.jobs import EngineState, GalleryInfo, ModelInfo, class_seen, model_info
 from zse_gui.qt.main_window import MainWindow
 from zse_gui.qt.settings import AppSettings, load_settings
 from zse_gui.qt.worker import Worker
@@ -192,6 +192,28 @@ def test_model_info_reads_seen_classes_from_metadata() -> None:
         and info.trained
         and (info.ca_heads, info.sa_heads) == (8, 12)
     )
+
+
+def test_seen_classes_match_gallery_folder_spellings_and_photo_only_classes() -> None:
+    # Folder names spell classes with "_" (hot_air_balloon); the model's metadata with spaces.
+    report = MagicMock()
+    report.metadata = {
+        "meta": {"seen_classes": ["hot air balloon", "Teddy-Bear"], "photo_only_classes": ["sea_lion"]}
+    }
+    engine = MagicMock()
+    engine.weights_info.report = report
+    engine.config.name, engine.config.ca_heads, engine.config.num_heads = "zse_lite", 4, 4
+    seen = model_info(engine).seen_classes
+    assert seen is not None
+    assert [class_seen(lb, seen) for lb in ("hot_air_balloon", "teddy_bear", "sea lion", "zebra")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    # a malformed photo-only list is ignored, the seen list still counts
+    report.metadata = {"meta": {"seen_classes": ["cat"], "photo_only_classes": "dog"}}
+    assert model_info(engine).seen_classes == frozenset({"cat"})
 
 
 def test_latency_text_lists_each_stage() -> None:

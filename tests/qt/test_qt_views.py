@@ -30,10 +30,18 @@ def test_movement_text() -> None:
 def test_results_view_marks_unseen_classes_and_keeps_selection(qtbot: Any) -> None:
     v = ResultsView()
     qtbot.addWidget(v)
-    items = (_item(7, 1, 0, "cat"), _item(3, 0, 1, "zebra"), _item(5, 2, 2, None))
-    v.set_results(RetrievalResult(items, "rerank", 3), seen=frozenset({"cat"}))
-    roles = [v.list.item(r).data(UNSEEN_ROLE) for r in range(3)]
-    assert roles == [False, True, False], "only labelled classes missing from the seen list are zero-shot"
+    items = (
+        _item(7, 1, 0, "cat"),
+        _item(3, 0, 1, "zebra"),
+        _item(5, 2, 2, None),
+        _item(6, 3, 3, "palm_tree"),
+    )
+    v.set_results(RetrievalResult(items, "rerank", 4), seen=frozenset({"cat", "palm tree"}))
+    roles = [v.list.item(r).data(UNSEEN_ROLE) for r in range(4)]
+    assert roles == [False, True, False, False], (
+        "only labelled classes missing from the seen list are zero-shot"
+    )
+    assert "class seen in training" in v.list.item(3).toolTip()
     with qtbot.waitSignal(v.result_selected) as blocker:
         v.select_row(1)
     assert blocker.args[0].index == 3

@@ -24,6 +24,7 @@ from zse_gui.qt.jobs import (
     GalleryInfo,
     ModelInfo,
     SearchParams,
+    class_seen,
     explain_job,
     index_job,
     load_model_job,
@@ -81,13 +82,13 @@ def gallery_classes_text(gallery: GalleryInfo | None, model: ModelInfo | None) -
     if seen is None:
         head = "The loaded model does not list its training classes: seen / unseen is unknown."
         return head + "\n\n" + "\n".join(gallery.labels)
-    unseen = [lb for lb in gallery.labels if lb not in seen]
+    unseen = [lb for lb in gallery.labels if not class_seen(lb, seen)]
     lines = [
         f"{len(gallery.labels)} classes in {gallery.folder}: {len(gallery.labels) - len(unseen)} seen in "
         f"training, {len(unseen)} unseen (zero-shot).",
         "",
     ]
-    lines += [f"{'seen     ' if lb in seen else 'ZERO-SHOT'}  {lb}" for lb in gallery.labels]
+    lines += [f"{'seen     ' if class_seen(lb, seen) else 'ZERO-SHOT'}  {lb}" for lb in gallery.labels]
     return "\n".join(lines)
 
 
@@ -349,7 +350,7 @@ class Controller(FilesMixin, QObject):
         if info.skipped:
             text += f", {len(info.skipped)} unreadable files skipped"
         if self.model is not None and self.model.seen_classes is not None and info.labels:
-            unseen = [lb for lb in info.labels if lb not in self.model.seen_classes]
+            unseen = [lb for lb in info.labels if not class_seen(lb, self.model.seen_classes)]
             text += f"; {len(unseen)} of {len(info.labels)} classes unseen in training (zero-shot)"
         self.view.set_status(text)
         self.view.set_results_message("")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from zse_gui.data.splits import canonical_class
 from zse_gui.engine.types import Explanation, RankedItem, RetrievalResult, StrokeSketch
 from zse_gui.errors import GalleryError, WeightsError
 from zse_gui.qt.worker import Job, JobContext
@@ -65,7 +66,8 @@ class ModelInfo:
         sha256: weights sha256 (or state digest for a random init).
         device: the torch device it runs on.
         report: the load report text ("" for a random init).
-        seen_classes: classes the model was trained on, when its metadata lists them.
+        seen_classes: canonical names (``canonical_class``) of the classes the model was trained on,
+            when its metadata lists them; test a gallery label with ``class_seen``.
         description: one line from the config.
         trained: False for a random init (the GUI then shows a banner).
         ca_heads: cross-attention heads (correspondence head choice).
@@ -144,14 +146,28 @@ def query_digest(query: Query) -> str:
 
 
 def _seen_classes(weights_info: Any) -> frozenset[str] | None:
-    """Seen (training) classes from a checkpoint's metadata, when it lists them."""
+    """Canonical names of the training classes from a checkpoint's metadata, when it lists them.
+
+    ``seen_classes`` are the classes trained with sketches; ``photo_only_classes`` (optional) are
+    classes trained through their photos alone (pseudo-sketches), which the model has also seen.
+    """
     report = getattr(weights_info, "report", None)
     meta = getattr(report, "metadata", None) or {}
     inner = meta.get("meta") if isinstance(meta, dict) else None
-    seen = inner.get("seen_classes") if isinstance(inner, dict) else None
-    if isinstance(seen, (list, tuple)) and all(isinstance(c, str) for c in seen):
-        return frozenset(seen)
-    return None
+    if not isinstance(inner, dict):
+        return None
+    seen = inner.get("seen_classes")
+    if not (isinstance(seen, (list, tuple)) and all(isinstance(c, str) for c in seen)):
+        return None
+    extra = inner.get("photo_only_classes") or []
+    if isinstance(extra, (list, tuple)) and all(isinstance(c, str) for c in extra):
+        seen = [*seen, *extra]
+    return frozenset(canonical_class(c) for c in seen)
+
+
+def class_seen(label: str, seen: frozenset[str]) -> bool:
+    """Whether gallery class ``label`` (a folder name such as ``hot_air_balloon``) is in ``seen``."""
+    return canonical_class(label) in seen
 
 
 def model_info(engine: Any) -> ModelInfo:

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from zse_gui.engine.types import RankedItem, RetrievalResult
+from zse_gui.qt.jobs import class_seen
 
 __all__ = ["ResultsView", "movement_text"]
 
@@ -193,7 +194,8 @@ class ResultsView(QWidget):
 
         Args:
             result: the ranking, or None to empty the grid.
-            seen: classes the model was trained on; other labels get a "zero-shot" badge (None = unknown).
+            seen: canonical names of the classes the model was trained on; other labels get a
+                "zero-shot" badge (None = unknown).
         """
         prev = self.selected_item()
         self.result = result
@@ -206,7 +208,7 @@ class ResultsView(QWidget):
             w = QListWidgetItem()
             w.setData(ITEM_ROLE, item)
             w.setData(STAGE_ROLE, reranked)
-            w.setData(UNSEEN_ROLE, bool(seen is not None and item.label and item.label not in seen))
+            w.setData(UNSEEN_ROLE, bool(seen is not None and item.label and not class_seen(item.label, seen)))
             name = item.label or Path(item.path).name
             w.setToolTip(self._tooltip(item, reranked, seen))
             w.setData(Qt.ItemDataRole.AccessibleTextRole, f"rank {item.final_rank + 1}: {name}")
@@ -223,7 +225,9 @@ class ResultsView(QWidget):
             lines.append(f"relation score {item.rn_score:.4f} (final rank {item.final_rank + 1})")
         if seen is not None and item.label:
             lines.append(
-                "class seen in training" if item.label in seen else "class NOT seen in training (zero-shot)"
+                "class seen in training"
+                if class_seen(item.label, seen)
+                else "class NOT seen in training (zero-shot)"
             )
         return "\n".join(lines)
 
