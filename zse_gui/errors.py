@@ -46,3 +46,35 @@ class DatasetError(ZseError):
 
 class CancelledError(ZseError):
     """A long job was cancelled cooperatively by its caller."""
+
+
+class UsageError(ZseError):
+    """Command-line arguments that contradict each other or name nothing known (exit code 2)."""
+
+
+# ---- exit codes of every command-line tool ---------------------------------------------------
+EXIT_OK = 0
+EXIT_ERROR = 1  # any other zse-gui error
+EXIT_USAGE = 2  # bad arguments (argparse's own code)
+EXIT_INPUT = 3  # a missing or unreadable input file, dataset or split
+EXIT_SKETCH = 4  # the sketch is empty or has no ink
+EXIT_GALLERY = 5  # the gallery folder or cache cannot be used
+EXIT_MODEL = 6  # unknown model, unusable weights, no weights given
+EXIT_CANCELLED = 130  # Ctrl+C, as shells report SIGINT
+
+_EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (UsageError, EXIT_USAGE),
+    (InvalidSketchError, EXIT_SKETCH),
+    (ImageReadError, EXIT_INPUT),
+    (DatasetError, EXIT_INPUT),
+    (GalleryError, EXIT_GALLERY),
+    (WeightsError, EXIT_MODEL),
+    (ConfigError, EXIT_MODEL),
+    (CancelledError, EXIT_CANCELLED),
+    (KeyboardInterrupt, EXIT_CANCELLED),
+)
+
+
+def exit_code(error: BaseException) -> int:
+    """The process exit code a command-line tool returns for ``error``."""
+    return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_ERROR)

@@ -14,6 +14,7 @@ from zse_gui.data import read_class_folders
 from zse_gui.data.synthetic import make_toy_dataset
 from zse_gui.engine.engine import Engine
 from zse_gui.engine.preprocess import prepare_photo, prepare_sketch
+from zse_gui.errors import EXIT_INPUT, EXIT_MODEL, EXIT_USAGE
 from zse_gui.eval.cli import main as eval_main
 from zse_gui.eval.runner import RetrievalValidator, evaluate_model, format_per_class, format_table
 from zse_gui.eval.scoring import encode_gallery, score_matrices
@@ -168,6 +169,13 @@ def test_eval_cli_writes_table_and_json(
     assert set(result["modes"]) == {"ret", "rn"} and result["n_gallery"] == 6
     assert result["modes"]["rn"]["seconds"] >= 0 and result["info"]["weights"] == str(weights)
     assert "mAP@all" in out_txt.read_text()
-    assert eval_main([*base, "--modes", "ret,fast"]) == 2
-    assert "--modes 'ret,fast'" in capsys.readouterr().err
+    assert eval_main([*base, "--modes", "ret,fast"]) == EXIT_USAGE
+    assert "zse-eval: error: --modes 'ret,fast'" in capsys.readouterr().err
+    # typed exit codes, as the other zse-* tools: unusable weights, missing data
+    bad_weights = [*base[: base.index("--weights") + 1], str(tmp_path / "none.safetensors")]
+    assert eval_main([*bad_weights, "--device", "cpu", "--no-progress"]) == EXIT_MODEL
+    assert "none.safetensors" in capsys.readouterr().err
+    no_data = [*base[:3], str(tmp_path / "no_such_folder"), *base[4:]]
+    assert eval_main(no_data) == EXIT_INPUT
+    capsys.readouterr()
     assert eval_main([*base, "--quick"]) == 2

@@ -16,7 +16,7 @@ from torch.utils.data import IterableDataset
 from zse_gui.cli.train import main as train_main
 from zse_gui.data import read_class_folders
 from zse_gui.data.synthetic import make_toy_dataset
-from zse_gui.errors import ConfigError, DatasetError, WeightsError
+from zse_gui.errors import EXIT_INPUT, ConfigError, DatasetError, WeightsError
 from zse_gui.model import create_model
 from zse_gui.train.config import TrainConfig
 from zse_gui.train.datasets import SampledQuadruplets, TensorQuadruplets
@@ -194,8 +194,8 @@ def test_folders_to_training_via_cli(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert (tmp_path / "cli" / "final.safetensors").is_file()
     assert train_main([*args, "--resume", "--steps", "3"]) == 0
     assert "resumed at step 2" in capsys.readouterr().out
-    assert train_main([*args[:6], "--split", "nonsense", *args[8:]]) == 2
-    assert "unknown split 'nonsense'" in capsys.readouterr().err
+    assert train_main([*args[:6], "--split", "nonsense", *args[8:]]) == EXIT_INPUT
+    assert "zse-train: error: unknown split 'nonsense'" in capsys.readouterr().err
     # Periodic evaluation on the split's unseen class keeps best.safetensors and logs eval events.
     ev = [*args[:-3], "--out", str(tmp_path / "cli_eval"), "--no-progress"]
     ev += ["--eval-every", "1", "--eval-mode", "ret"]

@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING
 
 from zse_gui.engine.types import Stroke, StrokeSketch
 from zse_gui.errors import (
-    CancelledError,
-    ConfigError,
-    DatasetError,
-    GalleryError,
-    ImageReadError,
-    InvalidSketchError,
-    WeightsError,
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_GALLERY,
+    EXIT_INPUT,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_SKETCH,
+    EXIT_USAGE,
     ZseError,
+    exit_code,
 )
 
 if TYPE_CHECKING:  # torch loads only when a command needs the model
@@ -55,14 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_ERROR = 1  # any other zse-gui error
-EXIT_USAGE = 2  # argparse's own code for bad arguments
-EXIT_INPUT = 3  # a missing or unreadable input file
-EXIT_SKETCH = 4  # the sketch is empty or has no ink
-EXIT_GALLERY = 5  # the gallery folder or cache cannot be used
-EXIT_MODEL = 6  # unknown model, unusable weights, no weights given
-EXIT_CANCELLED = 130  # Ctrl+C, as shells report SIGINT
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -255,17 +249,6 @@ def open_gallery(engine: Engine, folder: Path | None, cache_dir: Path | None, qu
     return index
 
 
-_CODES: tuple[tuple[type[BaseException], int], ...] = (
-    (InvalidSketchError, EXIT_SKETCH),
-    (ImageReadError, EXIT_INPUT),
-    (DatasetError, EXIT_INPUT),
-    (GalleryError, EXIT_GALLERY),
-    (WeightsError, EXIT_MODEL),
-    (ConfigError, EXIT_MODEL),
-    (CancelledError, EXIT_CANCELLED),
-)
-
-
 def run_main(prog: str, body: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
     """Run a CLI body, turning errors into ``prog: error: message`` on stderr and an exit code."""
     logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(levelname)s: %(message)s")
@@ -278,6 +261,5 @@ def run_main(prog: str, body: Callable[[Sequence[str] | None], int], argv: Seque
         sys.stderr.write(f"{prog}: interrupted\n")
         return EXIT_CANCELLED
     except ZseError as e:
-        code = next((c for t, c in _CODES if isinstance(e, t)), EXIT_ERROR)
         sys.stderr.write(f"{prog}: error: {e}\n")
-        return code
+        return exit_code(e)

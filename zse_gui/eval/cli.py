@@ -22,7 +22,7 @@ from pathlib import Path
 from zse_gui.data.layouts import LAYOUTS, open_dataset
 from zse_gui.data.splits import resolve_split
 from zse_gui.engine.engine import Engine
-from zse_gui.errors import ConfigError, ZseError
+from zse_gui.errors import UsageError, ZseError, exit_code
 from zse_gui.eval.runner import evaluate_model, format_per_class, format_table
 from zse_gui.eval.scoring import MODES
 from zse_gui.model.factory import create_model
@@ -74,14 +74,14 @@ def run(a: argparse.Namespace) -> int:
     modes = tuple(m.strip() for m in a.modes.split(",") if m.strip())
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
-        raise ConfigError(f"--modes {a.modes!r}: use a comma-separated subset of {', '.join(MODES)}")
+        raise UsageError(f"--modes {a.modes!r}: use a comma-separated subset of {', '.join(MODES)}")
     split = resolve_split(a.split) if a.split else None
     data = open_dataset(
         a.layout, a.part, a.root, a.sketches, a.photos, split=split, limit_per_class=a.limit_per_class
     )
     if a.quick:
         if a.layout not in QUICK_STRIDES:
-            raise ConfigError("--quick needs an Extended layout; use --subsample for class folders")
+            raise UsageError("--quick needs an Extended layout; use --subsample for class folders")
         data = data.subsample(*QUICK_STRIDES[a.layout])
     elif a.subsample:
         data = data.subsample(*a.subsample)
@@ -114,9 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(a)
-    except ZseError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as e:
+        print("zse-eval: interrupted", file=sys.stderr)
+        return exit_code(e)
+    except ZseError as e:  # typed exit codes, as every zse-* tool (see zse_gui.errors)
+        print(f"zse-eval: error: {e}", file=sys.stderr)
+        return exit_code(e)
 
 
 if __name__ == "__main__":
