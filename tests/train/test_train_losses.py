@@ -42,6 +42,28 @@ def test_weights_margin_and_targets_are_settable() -> None:
         zse_loss(torch.zeros(6, 4), torch.zeros(3, 1), cfg)
 
 
+def test_optional_pre_ca_ret_triplet_term() -> None:
+    g = torch.Generator().manual_seed(1)
+    b, c = 3, 6
+    feats, ret = torch.randn(4 * b, c, generator=g), torch.randn(4 * b, c, generator=g) * 5
+    scores = torch.rand(2 * b, 1, generator=g)
+    base = zse_loss(feats, scores, TrainConfig())
+    assert base.ret_triplet is None  # off by default, as released
+    assert float(zse_loss(feats, scores, TrainConfig(), ret).total) == float(base.total)
+    cfg = TrainConfig(ret_triplet_weight=0.5, ret_triplet_margin=0.25)
+    out = zse_loss(feats, scores, cfg, ret)
+    r = ret / ret.norm(dim=1, keepdim=True)  # on unit vectors: the scale of ret does not matter
+    d_pos = (r[:b] - r[2 * b : 3 * b]).norm(dim=1)
+    d_neg = (r[:b] - r[3 * b :]).norm(dim=1)
+    expected = torch.clamp(d_pos - d_neg + 0.25, min=0).mean()
+    assert out.ret_triplet is not None and float(out.ret_triplet) == pytest.approx(float(expected), abs=1e-4)
+    assert float(out.total) == pytest.approx(float(base.total) + 0.5 * float(expected), abs=1e-4)
+    with pytest.raises(ValueError, match="pre-CA"):
+        zse_loss(feats, scores, cfg)
+    with pytest.raises(ConfigError, match="ret_triplet_weight must be >= 0.*ret_triplet_margin must be > 0"):
+        TrainConfig(ret_triplet_weight=-1, ret_triplet_margin=0)
+
+
 def test_config_validation_and_round_trip() -> None:
     cfg = TrainConfig(freeze=("sa.",), steps=5)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg

@@ -48,6 +48,21 @@ def test_loss_decreases_on_a_fixed_batch(tmp_path: Path) -> None:
     assert last < 0.7 * first, (first, last)
 
 
+def test_pre_ca_ret_triplet_trains_the_stage_one_feature(tmp_path: Path) -> None:
+    model = create_model("zse_test", seed=0).eval()
+    sk, ph = _fixed_batch().tensors[0], _fixed_batch().tensors[1]
+    with torch.no_grad():
+        post, pre, scores = model.forward_with_ret(sk, ph)
+        post0, scores0 = model(sk, ph)
+        tokens = model.forward_tokens(torch.cat([sk, ph])).tokens[:, 0]
+    assert (
+        torch.equal(post, post0) and torch.equal(scores, scores0) and torch.allclose(pre, tokens, atol=1e-6)
+    )
+    result = _trainer(tmp_path, steps=20, ret_triplet_weight=1.0).fit()
+    rets = [float(h["ret_triplet"]) for h in result.history if h["event"] == "train"]
+    assert len(rets) == 20 and sum(rets[-5:]) < 0.7 * sum(rets[:5]), rets
+
+
 def test_outputs_reload_and_log_is_jsonl(tmp_path: Path) -> None:
     tr = _trainer(tmp_path, steps=3, every=2)
     tr.fit()

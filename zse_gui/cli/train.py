@@ -74,6 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--margin", type=float, default=d.triplet_margin, help="triplet margin")
     t.add_argument("--triplet-weight", type=float, default=d.triplet_weight)
     t.add_argument("--relation-weight", type=float, default=d.relation_weight)
+    t.add_argument(
+        "--ret-triplet-weight", type=float, default=d.ret_triplet_weight,
+        help="extra triplet on the normalised pre-CA [Ret] tokens that stage 1 ranks by "
+        "(0 = off, as released)",
+    )  # fmt: skip
+    t.add_argument("--ret-triplet-margin", type=float, default=d.ret_triplet_margin)
     t.add_argument("--grad-clip", type=float, help="clip the gradient norm (off by default, as released)")
     t.add_argument("--amp", choices=AMP_MODES, default=d.amp, help="mixed precision (auto: on CUDA only)")
     t.add_argument(
@@ -122,6 +128,8 @@ def _config(a: argparse.Namespace) -> TrainConfig:
         triplet_margin=a.margin,
         triplet_weight=a.triplet_weight,
         relation_weight=a.relation_weight,
+        ret_triplet_weight=a.ret_triplet_weight,
+        ret_triplet_margin=a.ret_triplet_margin,
         amp=a.amp,
         grad_clip=a.grad_clip,
         freeze=tuple(a.freeze),

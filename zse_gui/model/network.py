@@ -276,3 +276,11 @@ class ZseSbir(nn.Module):
         """
         out = self.forward_pair(sk_img, ph_img)
         return torch.cat([out.cross.sketch[:, 0], out.cross.photo[:, 0]]), out.relation.score
+
+    def forward_with_ret(self, sk_img: Tensor, ph_img: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``forward`` plus the pre-CA [Ret] tokens [2B, C] (sketch rows, then photo rows), which
+        stage-1 retrieval ranks by: (post-CA features, pre-CA features, relation scores)."""
+        out = self.forward_pair(sk_img, ph_img)
+        post = torch.cat([out.cross.sketch[:, 0], out.cross.photo[:, 0]])
+        pre = torch.cat([out.sketch_tokens.tokens[:, 0], out.photo_tokens.tokens[:, 0]])
+        return post, pre, out.relation.score

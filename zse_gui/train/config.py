@@ -31,6 +31,10 @@ class TrainConfig:
         triplet_p: norm degree of the triplet distance.
         triplet_weight: weight of the triplet term (2 in the release).
         relation_weight: weight of the relation MSE term (4 in the release).
+        ret_triplet_weight: weight of an extra triplet term on the L2-normalised *pre*-CA [Ret]
+            tokens, the feature stage-1 retrieval ranks by (0 = off, as released: the release
+            trains only the post-CA tokens, reference sections 3 and 4.1).
+        ret_triplet_margin: margin of that term (cosine-distance scale: distances lie in [0, 2]).
         pos_target: relation target of matching pairs (0.99, label smoothing of 1).
         neg_target: relation target of non-matching pairs (0.01).
         amp: ``"auto"`` (autocast on CUDA: bf16 where supported, else fp16 with a grad scaler;
@@ -63,6 +67,8 @@ class TrainConfig:
     triplet_p: float = 2.0
     triplet_weight: float = 2.0
     relation_weight: float = 4.0
+    ret_triplet_weight: float = 0.0
+    ret_triplet_margin: float = 0.3
     pos_target: float = 0.99
     neg_target: float = 0.01
     amp: str = "auto"
@@ -94,6 +100,10 @@ class TrainConfig:
             problems.append(f"amp must be one of {', '.join(AMP_MODES)} (got {self.amp!r})")
         if not 0.0 <= self.hflip_prob <= 1.0:
             problems.append(f"hflip_prob must be in [0, 1] (got {self.hflip_prob})")
+        if self.ret_triplet_weight < 0:
+            problems.append(f"ret_triplet_weight must be >= 0 (got {self.ret_triplet_weight})")
+        if self.ret_triplet_margin <= 0:
+            problems.append(f"ret_triplet_margin must be > 0 (got {self.ret_triplet_margin})")
         if self.grad_clip is not None and self.grad_clip <= 0:
             problems.append(f"grad_clip must be > 0 or None (got {self.grad_clip})")
         if problems:

@@ -57,7 +57,8 @@ class TrainResult:
 
     Attributes:
         step: optimizer steps done in total (including those before a resume).
-        losses: mean ``loss``, ``triplet`` and ``relation`` over the last logging window.
+        losses: mean ``loss``, ``triplet`` and ``relation`` (and ``ret_triplet`` when that term is on)
+            over the last logging window.
         best_metric: best value of ``cfg.eval_metric`` seen (NaN when never evaluated).
         best_step: step of the best evaluation (-1 when never evaluated).
         out_dir: the output folder.
@@ -323,10 +324,13 @@ class Trainer:
             sk, ph, sk_neg, ph_neg = (t.to(self.device, non_blocking=True) for t in next(batches))
             with self._autocast():
                 # 2B pairs: (sketch_i, photo_i) match, (sketch_neg_i, photo_neg_i) do not.
-                feats, scores = self.model(
-                    torch.cat([sk, sk_neg]), torch.cat([ph, ph_neg])
-                )  # [4B, C], [2B, 1]
-            out = zse_loss(feats, scores, cfg)
+                sk2, ph2 = torch.cat([sk, sk_neg]), torch.cat([ph, ph_neg])
+                if cfg.ret_triplet_weight > 0:  # also the pre-CA [Ret] tokens, for their triplet term
+                    feats, ret_feats, scores = self.model.forward_with_ret(sk2, ph2)  # [4B, C] x 2, [2B, 1]
+                else:
+                    ret_feats = None
+                    feats, scores = self.model(sk2, ph2)  # [4B, C], [2B, 1]
+            out = zse_loss(feats, scores, cfg, ret_feats)
             loss = out.total / cfg.accum_steps
             if self.scaler is not None:
                 loss = self.scaler.scale(loss)
@@ -334,6 +338,8 @@ class Trainer:
             sums["loss"] += float(out.total.detach()) / cfg.accum_steps
             sums["triplet"] += float(out.triplet) / cfg.accum_steps
             sums["relation"] += float(out.relation) / cfg.accum_steps
+            if out.ret_triplet is not None:
+                sums["ret_triplet"] = sums.get("ret_triplet", 0.0) + float(out.ret_triplet) / cfg.accum_steps
             self.samples_seen += int(sk.shape[0])
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
@@ -408,7 +414,7 @@ class Trainer:
             while self.step < total:
                 losses = self.train_step(batches)
                 for k, v in losses.items():
-                    window[k].append(v)
+                    window.setdefault(k, []).append(v)
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == total:
                     means = {k: sum(v) / len(v) for k, v in window.items() if v}
