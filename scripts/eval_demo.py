@@ -9,7 +9,7 @@ Methods (rows):
 * **frozen Lite0 full pooled**: cosine of the pooled 1280-d features of the whole ImageNet network;
 * **Ret**: cosine of the pre-cross-attention [Ret] tokens (the paper's "Ours-Ret");
 * **Ret + RN re-rank top-K**: the first K Ret results re-ordered by the relation network (the app's
-  two-stage search), the rest kept in Ret order;
+  two-stage search; K = 10 and the app's default K = 50), the rest kept in Ret order;
 * **RN (exhaustive)**: every sketch-photo pair scored by the relation network ("Ours-RN").
 
 Metrics (``zse_gui.eval.metrics``): mAP@all, Prec@100 (over min(100, R)), and top-1 / top-5 = share
@@ -41,7 +41,7 @@ from zse_gui.model import create_model  # noqa: E402
 from zse_gui.model.lite import create_imagenet_classifier  # noqa: E402
 from zse_gui.model.network import ZseSbir  # noqa: E402
 
-RERANK_DEPTH = 10
+RERANK_DEPTHS = (10, 50)  # 50 = the app's default re-rank depth
 
 
 def images(data: SbirData, kind: str, cfg: object) -> torch.Tensor:
@@ -137,10 +137,10 @@ def evaluate_model(
         def logits_of(pairs: np.ndarray) -> np.ndarray:
             return rn_scores(model, sk_tok, ph_tok, pairs)
 
-        depth = min(RERANK_DEPTH, len(gl))
-        rows[f"zse_lite Ret + RN re-rank top-{depth}"] = summarize(
-            rerank_scores(ret, logits_of, depth), ql, gl
-        )
+        for depth in sorted({min(k, len(gl)) for k in RERANK_DEPTHS}):
+            rows[f"zse_lite Ret + RN re-rank top-{depth}"] = summarize(
+                rerank_scores(ret, logits_of, depth), ql, gl
+            )
         if exhaustive:
             all_pairs = np.stack(
                 np.meshgrid(np.arange(len(ql)), np.arange(len(gl)), indexing="ij"), -1
