@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICKDRAW = ROOT.parent / "shared" / "data" / "quickdraw" / "ndjson"
 GALLERY = ROOT / "resources" / "demo_gallery"
 TRAIN_SKETCHES = 20  # per seen class; sketches 20..24 are held out (seen-class evaluation queries)
+# Gallery classes without doodles that a person would file under an unseen class: never used for
+# pseudo-sketch training (rat ~ mouse, lavender ~ flower), so the unseen classes stay untouched.
+PHOTO_ONLY_EXCLUDED = ("rat", "lavender")
 
 
 def load_all(quickdraw: Path = QUICKDRAW, gallery: Path = GALLERY) -> SbirData:
@@ -50,16 +53,34 @@ def _keep_sketches(data: SbirData, keep: slice, name: str) -> SbirData:
     return SbirData(data.classes, tuple(data.sketches[i] for i in chosen), data.photos, name)
 
 
-def split_data(data: SbirData) -> dict[str, SbirData]:
-    """``train`` (seen, sketches 0..19), ``seen_heldout`` (seen, sketches 20..), ``unseen`` (all)."""
-    seen = data.select_classes(ZSE_LITE_SEEN, name="seen")
+def photo_only_classes(data: SbirData) -> list[str]:
+    """Gallery classes with photos but no doodles, minus ``PHOTO_ONLY_EXCLUDED`` (sorted).
+
+    These can only be trained with pseudo-sketches (edge maps of their photos)."""
+    sk, ph = data.indices_by_class("sketch"), data.indices_by_class("photo")
+    excluded = {canonical_class(c) for c in (*PHOTO_ONLY_EXCLUDED, *ZSE_LITE_UNSEEN, *ZSE_LITE_SEEN)}
+    return sorted(
+        data.classes[c] for c in ph if c not in sk and canonical_class(data.classes[c]) not in excluded
+    )
+
+
+def split_data(data: SbirData, photo_only: bool = False) -> dict[str, SbirData]:
+    """``train`` (seen, sketches 0..19), ``seen_heldout`` (seen, sketches 20..), ``unseen`` (all).
+
+    With ``photo_only`` the training part also holds the photos of ``photo_only_classes`` (classes
+    56.. of ``train``, without sketches), for pseudo-sketch training.
+    """
+    extra = photo_only_classes(data) if photo_only else []
+    seen = data.select_classes([*ZSE_LITE_SEEN, *extra], name="seen")
     unseen = data.select_classes(ZSE_LITE_UNSEEN, name="unseen")
     overlap = {canonical_class(c) for c in seen.classes} & {canonical_class(c) for c in unseen.classes}
     if overlap:
         raise SystemExit(f"seen and unseen classes overlap: {sorted(overlap)}")
     return {
         "train": _keep_sketches(seen, slice(0, TRAIN_SKETCHES), "seen train"),
-        "seen_heldout": _keep_sketches(seen, slice(TRAIN_SKETCHES, None), "seen held-out sketches"),
+        "seen_heldout": _keep_sketches(
+            seen.select_classes(ZSE_LITE_SEEN), slice(TRAIN_SKETCHES, None), "seen held-out sketches"
+        ),
         "unseen": unseen,
     }
 
@@ -81,6 +102,21 @@ def augment_sketch_pixels(display: np.ndarray, rng: np.random.Generator) -> np.n
     return _affine(np.ascontiguousarray(out), rng, (0.75, 1.05), 12.0, 0.08)
 
 
+Strokes = list[tuple[np.ndarray, float]]
+
+
+def augment_strokes(strokes: Strokes, rng: np.random.Generator) -> Strokes:
+    """Stroke-level sketch augmentation: drop each stroke with p = 0.15 (the longest always stays) and
+    move every point by N(0, 1.5 px) on the 256 px canvas; another drawing of the same idea."""
+    longest = int(np.argmax([len(p) for p, _ in strokes]))
+    out = []
+    for k, (pts, w) in enumerate(strokes):
+        if k != longest and rng.random() < 0.15:
+            continue
+        out.append(((pts + rng.normal(0.0, 1.5, size=pts.shape)).astype(np.float32), w))
+    return out
+
+
 def augment_photo_pixels(display: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Photo augmentation: flip, scale 0.7-1.05, +-10 deg, 8 % shift, colour jitter, 15 % grey."""
     out = display[:, ::-1] if rng.random() < 0.5 else display
@@ -96,7 +132,8 @@ def pseudo_sketch(photo_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray
     """Edge map of a photo drawn as black lines on white: a stand-in sketch of the photo's class.
 
     Canny on the grey photo at 256 px with thresholds from the median intensity (randomised),
-    edges thickened by a 2x2 dilation.
+    edges thickened by a 2x2 dilation; a photo without Canny edges gives the outline of its
+    non-white area instead.
     """
     h, w = photo_rgb.shape[:2]
     f = 256.0 / max(h, w)
@@ -105,6 +142,9 @@ def pseudo_sketch(photo_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray
     med = float(np.median(grey))
     lo = max(10.0, (0.66 + rng.uniform(-0.2, 0.2)) * med * 0.5)
     edges = cv2.Canny(grey, lo, lo * 2.5)
+    if not edges.any():  # a faint, low-contrast photo: fall back to the outline of its non-white area
+        mask = (grey < 245).astype(np.uint8) * 255
+        edges = cv2.morphologyEx(mask, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     edges = cv2.dilate(edges, np.ones((2, 2), np.uint8))
     out = np.full((*edges.shape, 3), 255, np.uint8)
     out[edges > 0] = 0
@@ -115,14 +155,18 @@ class AugmentedQuadruplets(SampledQuadruplets):
     """The released sampler (same draws, see ``SampledQuadruplets.draw``) with augmentation.
 
     Sketches are re-rendered from their strokes with a random pen width (2-5 px on the 256 px
-    canvas) before the official preprocessing; with probability ``pseudo_prob`` the anchor sketch
+    canvas), after ``augment_strokes`` when ``stroke_aug``, before the official preprocessing;
+    with probability ``pseudo_prob`` the anchor sketch
     is replaced by a pseudo-sketch (edge map) of a random photo of the anchor's class. All
     randomness comes from ``(seed, index)``, so runs are reproducible.
     """
 
-    def __init__(self, data: SbirData, cfg: ZseConfig, seed: int, pseudo_prob: float = 0.0) -> None:
+    def __init__(
+        self, data: SbirData, cfg: ZseConfig, seed: int, pseudo_prob: float = 0.0, stroke_aug: bool = False
+    ) -> None:
         super().__init__(data, cfg, seed=seed)
         self.pseudo_prob = float(pseudo_prob)
+        self.stroke_aug = bool(stroke_aug)
         self._photo_cache: dict[int, np.ndarray] = {}
 
     def _photo_rgb(self, i: int) -> np.ndarray:
@@ -135,7 +179,8 @@ class AugmentedQuadruplets(SampledQuadruplets):
         s = self.data.sketches[i]
         if s.drawing is not None:
             pen = float(rng.uniform(2.0, 5.0))
-            rgb = rasterize_strokes(quickdraw_to_strokes(s.drawing, pen_width=pen), (256, 256))
+            strokes = quickdraw_to_strokes(s.drawing, pen_width=pen)
+            rgb = rasterize_strokes(augment_strokes(strokes, rng) if self.stroke_aug else strokes, (256, 256))
         else:
             rgb = self.data.load_sketch(i)
         display = augment_sketch_pixels(prepare_sketch(rgb, self.cfg).display, rng)
@@ -176,6 +221,10 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
     encoder unpacks, so the trainer runs unchanged while the frozen backbone (the costliest part of
     a CPU step) runs once per view instead of once per draw. View ``v`` of an item is generated from
     the RNG ``(seed, kind, item, v)``, so the cache content does not depend on the draw order.
+
+    With ``photo_only_prob`` > 0, that share of items comes from the classes of ``data`` that have
+    photos but no sketches: both sketch slots are pseudo-sketches of two random photos of the class,
+    the negative photo comes from any other class with photos.
     """
 
     def __init__(
@@ -187,8 +236,15 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
         pseudo_prob: float = 0.0,
         sketch_views: int = 4,
         photo_views: int = 16,
+        stroke_aug: bool = False,
+        photo_only_prob: float = 0.0,
     ) -> None:
-        super().__init__(data, cfg, seed=seed, pseudo_prob=pseudo_prob)
+        super().__init__(data, cfg, seed=seed, pseudo_prob=pseudo_prob, stroke_aug=stroke_aug)
+        self.photo_only_prob = float(photo_only_prob)
+        self.photo_only = sorted(c for c in self._ph if c not in self._sk)
+        self.photo_classes = sorted(self._ph)
+        if self.photo_only_prob > 0 and not self.photo_only:
+            raise ValueError("photo_only_prob > 0 but every class of the data has sketches")
         self.backbone = backbone.eval()
         self.views = {"sketch": sketch_views, "photo": photo_views, "pseudo": sketch_views}
         self._cache: dict[tuple[str, int, int], tuple[np.ndarray, Tensor]] = {}
@@ -225,8 +281,18 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
     def __getitem__(self, index: int) -> Quadruplet:
         if index < 0:
             raise IndexError(f"sample index {index} < 0")
-        i_sk, i_ph, i_skn, i_phn = self.draw(index)
         rng = np.random.default_rng([self.seed, int(index), 7])
+        if self.photo_only_prob > 0 and rng.random() < self.photo_only_prob:
+            c0 = self.photo_only[int(rng.integers(0, len(self.photo_only)))]
+            others = [c for c in self.photo_classes if c != c0]
+            c2 = others[int(rng.integers(0, len(others)))]
+            return (
+                self._view("pseudo", self._photo_of_class(c0, rng), rng),
+                self._view("photo", self._photo_of_class(c0, rng), rng),
+                self._view("pseudo", self._photo_of_class(c0, rng), rng),
+                self._view("photo", self._photo_of_class(c2, rng), rng),
+            )
+        i_sk, i_ph, i_skn, i_phn = self.draw(index)
         if self.pseudo_prob > 0 and rng.random() < self.pseudo_prob:
             anchor = self._view("pseudo", self._photo_of_class(self.data.photos[i_ph].label, rng), rng)
         else:
@@ -244,9 +310,10 @@ def precompute_views(ds: CachedViewQuadruplets, batch: int = 32) -> int:
     (much cheaper per image than the lazy single-image path). Returns the number of views."""
     keys = [("sketch", i, v) for i in range(len(ds.data.sketches)) for v in range(ds.views["sketch"])]
     photos = sorted({i for c in ds.classes for i in ds._ph[int(c)]})
-    keys += [("photo", i, v) for i in photos for v in range(ds.views["photo"])]
-    if ds.pseudo_prob > 0:
-        keys += [("pseudo", i, v) for i in photos for v in range(ds.views["pseudo"])]
+    extra = sorted({i for c in ds.photo_only for i in ds._ph[c]}) if ds.photo_only_prob > 0 else []
+    keys += [("photo", i, v) for i in [*photos, *extra] for v in range(ds.views["photo"])]
+    pseudo = [*(photos if ds.pseudo_prob > 0 else []), *extra]
+    keys += [("pseudo", i, v) for i in pseudo for v in range(ds.views["pseudo"])]
     for s in range(0, len(keys), batch):
         part = [k for k in keys[s : s + batch] if k not in ds._cache]
         xs = [ds._make_view(*k) for k in part]

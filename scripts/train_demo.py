@@ -38,6 +38,7 @@ from demo_data import (  # noqa: E402
 )
 from eval_demo import _cos, batched, evaluate_model, images, summarize, table  # noqa: E402
 
+from zse_gui.data.splits import canonical_class  # noqa: E402
 from zse_gui.model import create_model, save_safetensors  # noqa: E402
 from zse_gui.model.checkpoint import load_weights  # noqa: E402
 from zse_gui.model.lite import BACKBONE_SHA256, ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features  # noqa: E402
@@ -61,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weight-decay", type=float, default=0.05)
     ap.add_argument("--pseudo-prob", type=float, default=0.25, help="share of anchors replaced by edge maps")
     ap.add_argument("--seed", type=int, default=2023)
+    ap.add_argument(
+        "--photo-only-prob", type=float, default=0.0,
+        help="share of items drawn from gallery classes without doodles (pseudo-sketches of their photos)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--ret-triplet-weight", type=float, default=0.0,
+        help="extra triplet on the pre-CA [Ret] tokens (stage-1 feature); 0 = the release's loss only",
+    )  # fmt: skip
+    ap.add_argument("--ret-triplet-margin", type=float, default=0.3)
+    ap.add_argument("--stroke-aug", action="store_true", help="drop and jitter strokes of training doodles")
     ap.add_argument("--sketch-views", type=int, default=2, help="cached augmented views per sketch")
     ap.add_argument("--photo-views", type=int, default=8, help="cached augmented views per photo")
     ap.add_argument("--eval-every", type=int, default=25)
@@ -74,12 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
 
-    parts = split_data(load_all())
+    parts = split_data(load_all(), photo_only=args.photo_only_prob > 0)
     train, heldout = parts["train"], parts["seen_heldout"]
+    photo_only = [c for c in train.classes if c not in {canonical_class(s) for s in ZSE_LITE_SEEN}]
     model = create_model("zse_lite", seed=args.seed)
     data = CachedViewQuadruplets(
         train, model.cfg, seed=args.seed, backbone=model.sa.backbone, pseudo_prob=args.pseudo_prob,
-        sketch_views=args.sketch_views, photo_views=args.photo_views,
+        sketch_views=args.sketch_views, photo_views=args.photo_views, stroke_aug=args.stroke_aug,
+        photo_only_prob=args.photo_only_prob,
     )  # fmt: skip
     cache_s = None
     if not args.export_only:
@@ -110,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         amp="off",
         grad_clip=5.0,
+        ret_triplet_weight=args.ret_triplet_weight,
+        ret_triplet_margin=args.ret_triplet_margin,
         log_every=10,
         checkpoint_every=100,
         eval_every=args.eval_every,
@@ -121,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         "unseen_classes": list(ZSE_LITE_UNSEEN),
         "train_sketches_per_class": TRAIN_SKETCHES,
         "pseudo_sketch_prob": args.pseudo_prob,
+        "stroke_augmentation": args.stroke_aug,
+        # Gallery classes trained through pseudo-sketches of their photos only (no doodles).
+        "photo_only_prob": args.photo_only_prob,
+        "photo_only_classes": photo_only,
         "cached_views": {
             "sketch": args.sketch_views,
             "photo": args.photo_views,
