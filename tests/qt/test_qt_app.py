@@ -346,6 +346,11 @@ def test_open_sketch_image_searches_with_it_and_strokes_drawn_over_it(
     sync_app.window.session_save_requested.emit(str(tmp_path / "s.json"))
     sync_app.window.canvas.clear()  # Clear canvas removes the image too
     assert c.background is None and c.result is None
+    sync_app.window.canvas.undo()  # ... and undo brings both back, and searches with them
+    assert c.background is not None and not sync_app.window.current_sketch().is_empty
+    assert c.result is not None and c.sketch_source.endswith("line.png")
+    sync_app.window.canvas.redo()
+    assert c.background is None and c.result is None and c.sketch_source == "<strokes>"
     sync_app.window.session_open_requested.emit(str(tmp_path / "s.json"))
     assert c.background is not None and not sync_app.window.current_sketch().is_empty
 

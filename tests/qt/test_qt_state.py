@@ -24,6 +24,7 @@ from zse_gui.qt.session import (
 from zse_gui.qt.settings import AppSettings, config_dir, load_settings, save_settings
 from zse_gui.qt.sketch_io import compose_query, load_any_sketch
 from zse_gui.qt.strokes import (
+    SketchImage,
     StrokeDocument,
     fit_sketch,
     sketch_from_json,
@@ -55,6 +56,24 @@ def test_document_undo_redo_and_fork() -> None:
     assert doc.clear() and doc.strokes == ()
     assert not doc.clear(), "clearing an empty canvas is not an edit"
     assert doc.undo() and doc.strokes == (a, c)
+
+
+def test_sketch_image_is_part_of_the_undo_history() -> None:
+    doc = StrokeDocument()
+    img = SketchImage(np.zeros((4, 4, 3), np.uint8), "a.png")
+    a = _stroke((0, 0), (10, 10))
+    doc.replace_all((), image=img)  # opening an image is one edit
+    doc.add(a)  # strokes drawn over it keep it
+    assert doc.image is img and doc.strokes == (a,)
+    assert doc.clear() and doc.image is None and doc.strokes == ()
+    assert doc.undo() and doc.image is img and doc.strokes == (a,), "undoing Clear restores the image"
+    assert doc.redo() and doc.image is None
+    doc.undo()
+    doc.undo()
+    assert doc.image is img and doc.strokes == ()
+    assert doc.clear(), "an image alone is something to clear"
+    doc.replace_all((a,))  # loading strokes without an image drops it
+    assert doc.image is None
 
 
 def test_erase_removes_whole_strokes_in_one_step() -> None:

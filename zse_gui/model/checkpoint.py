@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 FORMAT_TAG = "zse_gui"
 FORMAT_VERSION = "1"
 
+
 @dataclass
 class LoadReport:
     """What a load did, key by key. Nothing is dropped without being listed here.

@@ -70,7 +70,7 @@ def official_to_native(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
         # but the name behind it is still renamed.
         lead = "module." if k.startswith("module.") else ""
         try:
-            out[lead + _rename(k[len(lead):], _SA_MAP, "sa.model.")] = v
+            out[lead + _rename(k[len(lead) :], _SA_MAP, "sa.model.")] = v
         except KeyError:
             out[k] = v
     return out

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, Q
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from zse_gui.engine.types import Stroke, StrokeSketch
-from zse_gui.qt.strokes import StrokeDocument, smooth_points, stroke_hits
+from zse_gui.qt.strokes import SketchImage, StrokeDocument, smooth_points, stroke_hits
 
 __all__ = ["SketchCanvas"]
 
@@ -33,13 +33,14 @@ class SketchCanvas(QWidget):
             being drawn (for live retrieval).
         edited(): a finished edit (stroke, erase, undo, redo, clear, load), for autosave.
         history_changed(bool, bool): can undo, can redo.
-        cleared(): the user cleared the canvas (a loaded sketch image goes too).
+        image_changed(SketchImage | None): the sketch image under the strokes changed (opened, or
+            removed / restored by Clear, undo and redo); emitted before ``strokes_changed``.
     """
 
     strokes_changed = Signal(object)
     edited = Signal()
     history_changed = Signal(bool, bool)
-    cleared = Signal()
+    image_changed = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +52,7 @@ class SketchCanvas(QWidget):
         self._erasing: set[int] = set()
         self._hover: QPointF | None = None
         self._background: QPixmap | None = None
+        self._shown_image: SketchImage | None = None
         self.setMinimumSize(240, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -73,24 +75,33 @@ class SketchCanvas(QWidget):
         self.tool = tool
         self.update()
 
-    def set_background(self, rgb: np.ndarray | None) -> None:
-        """Show a loaded sketch image under the strokes ([H, W, 3] uint8), or remove it."""
-        if rgb is None:
+    def _sync_image(self) -> bool:
+        """Show the document's current sketch image; True when it changed."""
+        img = self.doc.image
+        if img is self._shown_image:
+            return False
+        self._shown_image = img
+        if img is None:
             self._background = None
         else:
-            arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+            arr = np.ascontiguousarray(img.rgb, dtype=np.uint8)
             h, w = arr.shape[:2]
-            img = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-            self._background = QPixmap.fromImage(img)
-        self.update()
+            qimg = QImage(arr.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+            self._background = QPixmap.fromImage(qimg)
+        return True
+
+    @property
+    def image(self) -> SketchImage | None:
+        """The sketch image under the strokes, if one is open."""
+        return self.doc.image
 
     def sketch(self) -> StrokeSketch:
         """The finished strokes (without one being drawn)."""
         return self.doc.sketch()
 
-    def load_sketch(self, sketch: StrokeSketch) -> None:
-        """Replace the strokes (undoable)."""
-        self.doc.replace_all(sketch.strokes, sketch.canvas_size)
+    def load_sketch(self, sketch: StrokeSketch, image: SketchImage | None = None) -> None:
+        """Replace the strokes and the image under them (one undoable edit)."""
+        self.doc.replace_all(sketch.strokes, sketch.canvas_size, image)
         self._after_edit()
 
     def undo(self) -> None:
@@ -102,12 +113,13 @@ class SketchCanvas(QWidget):
             self._after_edit()
 
     def clear(self) -> None:
-        """Remove every stroke (undoable) and ask for the sketch image under them to go too."""
+        """Remove every stroke and the sketch image under them (undoable)."""
         if self.doc.clear():
             self._after_edit()
-        self.cleared.emit()
 
     def _after_edit(self) -> None:
+        if self._sync_image():
+            self.image_changed.emit(self.doc.image)
         self.update()
         self.history_changed.emit(self.doc.can_undo, self.doc.can_redo)
         self.strokes_changed.emit(self.doc.sketch())

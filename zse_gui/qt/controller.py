@@ -42,6 +42,7 @@ from zse_gui.qt.render import (
 from zse_gui.qt.session import write_autosave
 from zse_gui.qt.settings import AppSettings, save_settings
 from zse_gui.qt.sketch_io import compose_query
+from zse_gui.qt.strokes import SketchImage
 from zse_gui.qt.worker import JobResult, Worker
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.synthesis import synthesis_layout
@@ -144,7 +145,7 @@ class Controller(FilesMixin, QObject):
         v = self.view
         v.strokes_changed.connect(self._on_view_strokes_changed)
         v.sketch_edited.connect(self._on_view_sketch_edited)
-        v.canvas_cleared.connect(self._on_view_canvas_cleared)
+        v.sketch_image_changed.connect(self._on_view_sketch_image_changed)
         v.pen_changed.connect(self._on_view_pen_changed)
         v.result_selected.connect(self._on_view_result_selected)
         v.search_settings_changed.connect(self._on_view_search_settings_changed)
@@ -245,12 +246,15 @@ class Controller(FilesMixin, QObject):
         if self.persist:
             write_autosave(self.view.current_sketch(), self.config_folder)
 
-    def _on_view_canvas_cleared(self) -> None:
-        if self.background is not None:
-            self.background = None
-            self.sketch_source = "<strokes>"
-            self.view.set_sketch_background(None)
-            self.search()
+    def _on_view_sketch_image_changed(self, image: SketchImage | None) -> None:
+        # Clear removes the image with the strokes; undo / redo bring it back or take it away.
+        rgb = image.rgb if image is not None else None
+        if rgb is self.background:
+            return
+        self.background = rgb
+        self.sketch_source = image.source if image is not None else "<strokes>"
+        self.sketch = self.view.current_sketch()  # the same edit changed the strokes too
+        self.search()
 
     def _on_view_pen_changed(self, width: float, smoothing: bool) -> None:
         self._save_settings(replace(self.settings, pen_width=width, smoothing=smoothing))

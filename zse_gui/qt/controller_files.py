@@ -19,6 +19,7 @@ from zse_gui.qt.render import ViewState
 from zse_gui.qt.session import Session, load_session, save_session
 from zse_gui.qt.settings import AppSettings
 from zse_gui.qt.sketch_io import compose_query, load_any_sketch
+from zse_gui.qt.strokes import SketchImage
 from zse_gui.qt.worker import JobResult, Worker
 from zse_gui.viz.correspondence import CorrespondenceSettings
 
@@ -72,8 +73,7 @@ class FilesMixin:
             return
         self.background = loaded.background
         self.sketch_source = loaded.source
-        self.view.set_sketch(loaded.sketch)
-        self.view.set_sketch_background(loaded.background)
+        self.view.set_sketch(loaded.sketch, _image(loaded.background, loaded.source))
         self.sketch = loaded.sketch
         label = f" ({loaded.label})" if loaded.label else ""
         self.view.set_status(f"Loaded {Path(path).name}{label}", 5000)
@@ -118,8 +118,7 @@ class FilesMixin:
             except ZseError as exc:
                 # the strokes still open; only the image under them is gone
                 self.view.show_error("Sketch image missing", f"{exc}; opening the strokes without it.")
-        self.view.set_sketch(s.sketch)
-        self.view.set_sketch_background(self.background)
+        self.view.set_sketch(s.sketch, _image(self.background, self.sketch_source))
         self.sketch = s.sketch
         self._pending_select = s.selected
         same_model = self.model is not None and (s.model, s.weights) == self.model_request
@@ -196,3 +195,7 @@ class FilesMixin:
             photo_label=item.label,
             rank=item.final_rank,
         )
+
+
+def _image(rgb: np.ndarray | None, source: str) -> SketchImage | None:
+    return SketchImage(rgb, source) if rgb is not None else None

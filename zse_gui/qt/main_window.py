@@ -31,6 +31,7 @@ from zse_gui.qt.explain_views import ExplanationPanel
 from zse_gui.qt.menus import build_menus
 from zse_gui.qt.results_view import ResultsView
 from zse_gui.qt.settings import AppSettings
+from zse_gui.qt.strokes import SketchImage
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.layout import PanelLayout
 
@@ -49,7 +50,7 @@ class MainWindow(QMainWindow):
     # drawing
     strokes_changed = Signal(object)  # StrokeSketch, live while drawing
     sketch_edited = Signal()  # a finished edit (autosave)
-    canvas_cleared = Signal()  # Clear canvas: strokes and any sketch image under them
+    sketch_image_changed = Signal(object)  # SketchImage | None: opened, cleared, undone or redone
     pen_changed = Signal(float, bool)  # width, smoothing
     # retrieval
     result_selected = Signal(object)  # RankedItem
@@ -130,7 +131,7 @@ class MainWindow(QMainWindow):
         """Re-emit the sub-views' intents as the window's, so the controller sees one view."""
         self.canvas.strokes_changed.connect(self.strokes_changed)
         self.canvas.edited.connect(self.sketch_edited)
-        self.canvas.cleared.connect(self.canvas_cleared)
+        self.canvas.image_changed.connect(self.sketch_image_changed)
         self.canvas.history_changed.connect(self._on_canvas_history_changed)
         self.results.result_selected.connect(self.result_selected)
         ex = self.explanation
@@ -186,13 +187,10 @@ class MainWindow(QMainWindow):
     def select_result(self, row: int) -> None:
         self.results.select_row(row)
 
-    def set_sketch(self, sketch: StrokeSketch) -> None:
-        """Load strokes into the canvas (an undoable edit; emits ``strokes_changed``)."""
-        self.canvas.set_background(None)
-        self.canvas.load_sketch(sketch)
-
-    def set_sketch_background(self, rgb: np.ndarray | None) -> None:
-        self.canvas.set_background(rgb)
+    def set_sketch(self, sketch: StrokeSketch, image: SketchImage | None = None) -> None:
+        """Load strokes and the sketch image under them into the canvas (one undoable edit; emits
+        ``sketch_image_changed`` when the image changes, then ``strokes_changed``)."""
+        self.canvas.load_sketch(sketch, image)
 
     def current_sketch(self) -> StrokeSketch:
         return self.canvas.sketch()

@@ -1,14 +1,16 @@
 """The canvas's document: vector strokes with undo/redo, eraser hit tests, smoothing and JSON IO.
 
 Plain Python + numpy (no Qt), so it is tested directly and shared by the canvas, sessions and
-autosave. Every state is an immutable tuple of ``Stroke``; undo/redo keeps whole states, which is
-cheap because unchanged strokes are shared between states.
+autosave. Every state is an immutable tuple of ``Stroke`` plus the sketch image under them (if one
+was opened); undo/redo keeps whole states, which is cheap because unchanged strokes and images are
+shared between states.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from zse_gui.engine.types import Stroke, StrokeSketch
 from zse_gui.errors import InvalidSketchError
 
 __all__ = [
+    "SketchImage",
     "StrokeDocument",
     "sketch_from_json",
     "sketch_to_json",
@@ -31,18 +34,41 @@ CANVAS_SIZE = (512, 512)
 MAX_HISTORY = 200
 
 
+@dataclass(frozen=True, eq=False)
+class SketchImage:
+    """A sketch image opened onto the canvas: shown under the strokes and searched with them.
+
+    Attributes:
+        rgb: [H, W, 3] uint8 pixels.
+        source: the file it came from.
+    """
+
+    rgb: np.ndarray
+    source: str
+
+
+_KEEP = object()  # "keep the current image" in StrokeDocument edits
+
+
 class StrokeDocument:
-    """Strokes in drawing order plus an undo/redo history of whole states."""
+    """Strokes in drawing order and an optional sketch image, with an undo/redo history of whole
+    states (so undoing Clear brings back an image as well as the strokes)."""
 
     def __init__(self, canvas_size: tuple[int, int] = CANVAS_SIZE) -> None:
         self.canvas_size = canvas_size
         self._states: list[tuple[Stroke, ...]] = [()]
+        self._images: list[SketchImage | None] = [None]  # parallel to _states
         self._pos = 0
 
     @property
     def strokes(self) -> tuple[Stroke, ...]:
         """The current strokes."""
         return self._states[self._pos]
+
+    @property
+    def image(self) -> SketchImage | None:
+        """The current sketch image under the strokes, if any."""
+        return self._images[self._pos]
 
     def sketch(self) -> StrokeSketch:
         """The current strokes as the engine's input type."""
@@ -56,12 +82,17 @@ class StrokeDocument:
     def can_redo(self) -> bool:
         return self._pos < len(self._states) - 1
 
-    def _push(self, state: tuple[Stroke, ...]) -> None:
+    def _push(self, state: tuple[Stroke, ...], image: object = _KEEP) -> None:
+        img = self.image if image is _KEEP else image
+        assert img is None or isinstance(img, SketchImage)
         # a new edit after undos forks history: the redo branch is dropped, as in every editor
         del self._states[self._pos + 1 :]
+        del self._images[self._pos + 1 :]
         self._states.append(state)
+        self._images.append(img)
         if len(self._states) > MAX_HISTORY:
             del self._states[0]
+            del self._images[0]
         self._pos = len(self._states) - 1
 
     def add(self, stroke: Stroke) -> None:
@@ -76,17 +107,22 @@ class StrokeDocument:
         return True
 
     def clear(self) -> bool:
-        """Remove every stroke (undoable); False when already empty."""
-        if not self.strokes:
+        """Remove every stroke and the sketch image (undoable); False when already empty."""
+        if not self.strokes and self.image is None:
             return False
-        self._push(())
+        self._push((), None)
         return True
 
-    def replace_all(self, strokes: tuple[Stroke, ...], canvas_size: tuple[int, int] | None = None) -> None:
-        """Load strokes (a file, a session): an undoable edit."""
+    def replace_all(
+        self,
+        strokes: tuple[Stroke, ...],
+        canvas_size: tuple[int, int] | None = None,
+        image: SketchImage | None = None,
+    ) -> None:
+        """Load strokes and the image under them (a file, a session): one undoable edit."""
         if canvas_size is not None:
             self.canvas_size = canvas_size
-        self._push(tuple(strokes))
+        self._push(tuple(strokes), image)
 
     def undo(self) -> bool:
         if not self.can_undo:
