@@ -355,6 +355,30 @@ def test_open_sketch_image_searches_with_it_and_strokes_drawn_over_it(
     assert c.background is not None and not sync_app.window.current_sketch().is_empty
 
 
+def test_next_drawing_walks_through_a_quickdraw_file(qtbot: Any, sync_app: AppParts, tmp_path: Path) -> None:
+    import json
+
+    lines = [
+        {"word": w, "countrycode": "", "recognized": True, "key_id": str(k), "drawing": d}
+        for k, (w, d) in enumerate(
+            [("cat", [[[0, 200], [0, 200]]]), ("cat", [[[0, 100, 200], [0, 50, 0]], [[10, 20], [200, 255]]])]
+        )
+    ]
+    (tmp_path / "cat.ndjson").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    w, c = sync_app.window, sync_app.controller
+    assert not w.actions_.next_drawing.isEnabled()
+    w.sketch_open_requested.emit(str(tmp_path / "cat.ndjson"))
+    assert len(w.current_sketch().strokes) == 1 and w.actions_.next_drawing.isEnabled()
+    assert "drawing 1 (cat)" in w.statusBar().currentMessage()
+    first = c.result
+    w.actions_.next_drawing.trigger()
+    assert len(w.current_sketch().strokes) == 2 and not w.actions_.next_drawing.isEnabled()
+    assert "drawing 2 (cat)" in w.statusBar().currentMessage()
+    assert c.result is not None and c.result is not first, "the next drawing is searched"
+    w.canvas.undo()  # loading a drawing is an ordinary undoable edit
+    assert len(w.current_sketch().strokes) == 1
+
+
 def test_bad_sketch_file_is_reported(qtbot: Any, sync_app: AppParts, tmp_path: Path) -> None:
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     sync_app.window.sketch_open_requested.emit(str(tmp_path / "broken.png"))

@@ -276,6 +276,16 @@ def test_load_quickdraw_ndjson_as_vector_strokes(tmp_path: Path) -> None:
     loaded = load_any_sketch(tmp_path / "cat.ndjson", (512, 512), 5.0)
     assert loaded.label == "cat" and len(loaded.sketch.strokes) == 2 and loaded.background is None
     assert all(s.width == 5.0 for s in loaded.sketch.strokes)
+    assert loaded.drawing == 0 and not loaded.has_next
+    # a file with several drawings: any of them by index, and whether another follows
+    second = {**line, "word": "dog", "drawing": [[[0, 255], [0, 255]]]}
+    (tmp_path / "two.ndjson").write_text(json.dumps(line) + "\n\n" + json.dumps(second) + "\n")
+    first = load_any_sketch(tmp_path / "two.ndjson", (512, 512), 5.0)
+    assert first.label == "cat" and first.has_next
+    nxt = load_any_sketch(tmp_path / "two.ndjson", (512, 512), 5.0, drawing=1)
+    assert (nxt.label, nxt.drawing, nxt.has_next, len(nxt.sketch.strokes)) == ("dog", 1, False, 1)
+    with pytest.raises(InvalidSketchError, match="holds only 2 drawings"):
+        load_any_sketch(tmp_path / "two.ndjson", (512, 512), 5.0, drawing=2)
 
 
 def test_load_bad_sketch_file_raises(tmp_path: Path) -> None:

@@ -127,6 +127,7 @@ class Controller(FilesMixin, QObject):
         self.gallery_request = ""
         self.sketch = StrokeSketch(strokes=(), canvas_size=(512, 512))
         self.background: np.ndarray | None = None
+        self._drawing_file: tuple[str, int] | None = None  # (QuickDraw file, drawing index) on the canvas
         self.sketch_source = "<strokes>"
         self.result: RetrievalResult | None = None
         self.explained: ExplainPayload | None = None
@@ -159,6 +160,7 @@ class Controller(FilesMixin, QObject):
         v.gallery_open_requested.connect(self._on_view_gallery_open_requested)
         v.cancel_requested.connect(self._on_view_cancel_requested)
         v.sketch_open_requested.connect(self._on_view_sketch_open_requested)
+        v.next_drawing_requested.connect(self._on_view_next_drawing_requested)
         v.session_save_requested.connect(self._on_view_session_save_requested)
         v.session_open_requested.connect(self._on_view_session_open_requested)
         v.export_requested.connect(self._on_view_export_requested)

@@ -61,13 +61,22 @@ class FilesMixin:
     view_state: ViewState
     _pending_select: int | None
     _expected_sha: str
+    _drawing_file: tuple[str, int] | None
     load_model: Callable[[str, str], None]
     open_gallery: Callable[[str], None]
     search: Callable[..., int | None]
 
     def _on_view_sketch_open_requested(self, path: str) -> None:
+        self._open_sketch(path, 0)
+
+    def _on_view_next_drawing_requested(self) -> None:
+        if self._drawing_file is not None:
+            path, index = self._drawing_file
+            self._open_sketch(path, index + 1)
+
+    def _open_sketch(self, path: str, drawing: int) -> None:
         try:
-            loaded = load_any_sketch(path, self.sketch.canvas_size, self.settings.pen_width)
+            loaded = load_any_sketch(path, self.sketch.canvas_size, self.settings.pen_width, drawing)
         except ZseError as exc:
             self.view.show_error("Cannot open sketch", str(exc))
             return
@@ -75,8 +84,12 @@ class FilesMixin:
         self.sketch_source = loaded.source
         self.view.set_sketch(loaded.sketch, _image(loaded.background, loaded.source))
         self.sketch = loaded.sketch
+        self._drawing_file = (path, loaded.drawing) if loaded.drawing is not None else None
+        self.view.set_next_drawing_enabled(loaded.has_next)
+        which = f" drawing {loaded.drawing + 1}" if loaded.drawing is not None else ""
         label = f" ({loaded.label})" if loaded.label else ""
-        self.view.set_status(f"Loaded {Path(path).name}{label}", 5000)
+        more = " · File > Next drawing in file (Ctrl+Shift+N) for the next one" if loaded.has_next else ""
+        self.view.set_status(f"Loaded {Path(path).name}{which}{label}{more}", 8000)
         self.search()
 
     def session(self) -> Session:
@@ -120,6 +133,8 @@ class FilesMixin:
                 self.view.show_error("Sketch image missing", f"{exc}; opening the strokes without it.")
         self.view.set_sketch(s.sketch, _image(self.background, self.sketch_source))
         self.sketch = s.sketch
+        self._drawing_file = None
+        self.view.set_next_drawing_enabled(False)
         self._pending_select = s.selected
         same_model = self.model is not None and (s.model, s.weights) == self.model_request
         if s.model and not same_model:

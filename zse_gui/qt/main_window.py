@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
     gallery_open_requested = Signal(str)
     cancel_requested = Signal()
     sketch_open_requested = Signal(str)
+    next_drawing_requested = Signal()  # the next drawing of the open QuickDraw file
     session_save_requested = Signal(str)
     session_open_requested = Signal(str)
     export_requested = Signal(str)
@@ -252,6 +253,10 @@ class MainWindow(QMainWindow):
 
     def set_correspondence_info(self, html: str) -> None:
         self.explanation.correspondences.set_info(html)
+
+    def set_next_drawing_enabled(self, enabled: bool) -> None:
+        """Enable File > Next drawing in file (an open QuickDraw file has another drawing)."""
+        self.actions_.next_drawing.setEnabled(enabled)
 
     def set_actions_enabled(self, has_result: bool) -> None:
         """Enable the export actions only when there is something to export."""

@@ -49,6 +49,7 @@ class Actions:
     redo: QAction
     export: QAction
     report: QAction
+    next_drawing: QAction
     top_k: QSpinBox
     depth: QSpinBox
     live: QCheckBox
@@ -96,6 +97,15 @@ def build_menus(win: MainWindow) -> Actions:
         "Ctrl+O",
         "Load strokes (.json), a QuickDraw .ndjson or a sketch image",
     ).triggered.connect(lambda: _ask_open(win, "Open sketch", SKETCH_FILTER, win.sketch_open_requested))
+    next_drawing = _act(
+        win,
+        file_menu,
+        "&Next drawing in file",
+        "Ctrl+Shift+N",
+        "Load the next drawing of the open QuickDraw .ndjson file",
+    )
+    next_drawing.triggered.connect(win.next_drawing_requested)
+    next_drawing.setEnabled(False)
     samples = file_menu.addMenu("Sample sketches")
     for path in sorted(SAMPLES_DIR.glob("*.json")):
         a = QAction(path.stem.replace("_", " "), win)
@@ -214,7 +224,9 @@ def build_menus(win: MainWindow) -> Actions:
     smoothing.toggled.connect(_on_pen_controls_changed)
 
     # ---- model
-    actions = Actions(undo, redo, export, report, top_k, depth, live, pen_width, smoothing, model_menu)
+    actions = Actions(
+        undo, redo, export, report, next_drawing, top_k, depth, live, pen_width, smoothing, model_menu
+    )
     _build_model_menu(win, model_menu, actions)
 
     # ---- help

@@ -27,12 +27,20 @@ class LoadedSketch:
     """What a sketch file gave: vector strokes, or an image to draw over (canvas-sized)."""
 
     def __init__(
-        self, sketch: StrokeSketch, background: np.ndarray | None, source: str, label: str | None = None
+        self,
+        sketch: StrokeSketch,
+        background: np.ndarray | None,
+        source: str,
+        label: str | None = None,
+        drawing: int | None = None,
+        has_next: bool = False,
     ):
         self.sketch = sketch
         self.background = background
         self.source = source
         self.label = label
+        self.drawing = drawing  # index of the drawing in a QuickDraw file (None for other files)
+        self.has_next = has_next  # that file holds another drawing after it
 
 
 def fit_image(rgb: np.ndarray, canvas_size: tuple[int, int]) -> np.ndarray:
@@ -47,10 +55,13 @@ def fit_image(rgb: np.ndarray, canvas_size: tuple[int, int]) -> np.ndarray:
     return np.asarray(out, dtype=np.uint8)
 
 
-def load_any_sketch(path: str | Path, canvas_size: tuple[int, int], pen_width: float) -> LoadedSketch:
-    """Load a stroke JSON, the first drawing of a QuickDraw ndjson, or a sketch image.
+def load_any_sketch(
+    path: str | Path, canvas_size: tuple[int, int], pen_width: float, drawing: int = 0
+) -> LoadedSketch:
+    """Load a stroke JSON, drawing ``drawing`` (0 = the first) of a QuickDraw ndjson, or a sketch image.
 
-    Strokes from other canvases are scaled to fit this canvas.
+    Strokes from other canvases are scaled to fit this canvas. A QuickDraw file is read only up to
+    the drawing after the requested one (full category files hold 100k+ drawings).
 
     Raises:
         InvalidSketchError: the file cannot be read as a sketch; the message says why.
@@ -64,17 +75,23 @@ def load_any_sketch(path: str | Path, canvas_size: tuple[int, int], pen_width: f
                 sk = fit_sketch(sk, canvas_size)
             return LoadedSketch(sk, None, str(p))
         if suffix == ".ndjson":
-            drawings = read_quickdraw_ndjson(p, limit=1)
+            if drawing < 0:
+                raise InvalidSketchError(f"drawing index {drawing} < 0")
+            drawings = read_quickdraw_ndjson(p, limit=drawing + 2)
             if not drawings:
                 raise InvalidSketchError(f"{p} holds no QuickDraw drawing")
-            d = drawings[0]
+            if len(drawings) <= drawing:
+                raise InvalidSketchError(
+                    f"{p} holds only {len(drawings)} drawings; there is no drawing {drawing + 1}"
+                )
+            d = drawings[drawing]
             strokes = tuple(
                 Stroke(points=pts, width=pen_width) for pts, _ in quickdraw_to_strokes(d, pen_width)
             )
             sk = fit_sketch(StrokeSketch(strokes=strokes, canvas_size=(256, 256)), canvas_size)
             # fit_sketch scales pen widths with the drawing; a doodle should keep the chosen pen
             sk = StrokeSketch(tuple(Stroke(s.points, pen_width) for s in sk.strokes), sk.canvas_size)
-            return LoadedSketch(sk, None, str(p), d.word)
+            return LoadedSketch(sk, None, str(p), d.word, drawing, len(drawings) > drawing + 1)
         rgb = read_image_rgb(p)
     except InvalidSketchError:
         raise
