@@ -97,6 +97,25 @@ def test_truncated_safetensors(tmp_path: Path, tiny: ZseSbir) -> None:
     _expect_error(tiny, path, "unreadable safetensors")
 
 
+def test_safetensors_whose_header_length_starts_like_a_pickle_loads(tmp_path: Path, tiny: ZseSbir) -> None:
+    # The first byte of a safetensors file is the low byte of its header length; 0x80 is also a
+    # pickle's PROTO opcode. Such a file (here: the header padded with spaces, as the format allows)
+    # is a valid safetensors file and must load, not be refused as a raw pickle.
+    src = tmp_path / "src.safetensors"
+    save_safetensors(tiny, src, "zse_test")
+    data = src.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    target = n + (0x80 - n) % 256
+    padded = target.to_bytes(8, "little") + data[8 : 8 + n] + b" " * (target - n) + data[8 + n :]
+    assert padded[0] == 0x80
+    path = tmp_path / "padded.safetensors"
+    path.write_bytes(padded)
+    other = create_model("zse_test", seed=5)
+    report = load_weights(other, path)
+    assert report.ok and not report.missing
+    assert state_digest(other) == state_digest(tiny)
+
+
 @pytest.mark.parametrize(("first", "fragment"), [(b"\x01", "not a checkpoint"), (b"\x80", "raw pickle")])
 def test_random_bytes(tmp_path: Path, tiny: ZseSbir, first: bytes, fragment: str) -> None:
     path = tmp_path / "random.pth"  # the second variant starts like a pickle stream

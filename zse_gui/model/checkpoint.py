@@ -174,14 +174,17 @@ def _sniff(path: Path) -> str:
     """Classify a file by its first bytes: torch-zip, torch-legacy, pickle, safetensors, unknown."""
     with open(path, "rb") as f:
         head = f.read(16)
+        size = os.fstat(f.fileno()).st_size
     if head[:4] == b"PK\x03\x04":
         return "torch-zip"
     if head.startswith(_LEGACY_TORCH_HEAD):
         return "torch-legacy"
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Checked before the
+    # pickle test, because a header length whose low byte is 0x80 also starts with a pickle's PROTO.
+    if len(head) >= 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
     if head[:1] == b"\x80":
         return "pickle"  # a pickle stream that torch.save did not write
-    if len(head) >= 9 and head[8:9] == b"{":
-        return "safetensors"  # 8-byte little-endian header length, then the JSON header
     return "unknown"
 
 
