@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -72,3 +75,32 @@ def test_backbone_stays_frozen_and_in_eval_mode(model: ZseSbir) -> None:
         assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("sa.backbone."))
     finally:
         model.eval()
+
+
+def test_training_run_resumes_exactly(tmp_path: Path) -> None:
+    # The backbone's BatchNorms have no num_batches_tracked buffer; resuming once failed on that.
+    from zse_gui.train.config import TrainConfig
+    from zse_gui.train.datasets import TensorQuadruplets
+    from zse_gui.train.trainer import Trainer
+
+    cfg = get_config("zse_lite")
+    g = torch.Generator().manual_seed(0)
+    data = TensorQuadruplets(*(torch.randn(2, 3, 224, 224, generator=g) for _ in range(4)))
+    tc = TrainConfig(
+        steps=2, batch_size=2, lr=1e-3, log_every=1, checkpoint_every=1, freeze=("sa.backbone.",)
+    )
+
+    def trainer(out: Path, steps: int) -> Trainer:
+        torch.manual_seed(0)
+        model = ZseSbir(cfg, sa=LiteSelfAttentionEncoder(cfg, load_backbone=False))
+        return Trainer(model, data, replace(tc, steps=steps), out, progress=False)
+
+    straight = trainer(tmp_path / "a", 2)
+    straight.fit()
+    first = trainer(tmp_path / "b", 1)
+    first.fit()
+    again = trainer(tmp_path / "b", 2)
+    assert again.resume() and again.step == 1
+    again.fit()
+    a, b = straight.model.state_dict(), again.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

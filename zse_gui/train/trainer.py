@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -275,7 +276,13 @@ class Trainer:
             raise WeightsError(
                 p, f"was written for model {st.get('config_name')!r}, not {self.config_name!r}"
             )
-        self.model.load_state_dict(st["model"])
+        # The saved dict lost its per-module ``_metadata`` (versions) on the way through the safe
+        # loader; without it BatchNorm treats the state as pre-1.1 and invents num_batches_tracked
+        # keys, which a BatchNorm with that buffer removed (the zse_lite backbone) then rejects.
+        # The versions of this very model are the right ones.
+        state = OrderedDict(st["model"])
+        state._metadata = getattr(self.model.state_dict(), "_metadata", None)  # type: ignore[attr-defined]
+        self.model.load_state_dict(state)
         self.optimizer.load_state_dict(st["optimizer"])
         if self.scaler is not None and st.get("scaler") is not None:
             self.scaler.load_state_dict(st["scaler"])
