@@ -231,3 +231,18 @@ def test_state_digest_handles_scalar_buffers_of_any_dtype() -> None:
     before = state_digest(bn)
     bn.num_batches_tracked += 1
     assert state_digest(bn) != before
+
+
+def test_written_weight_files_get_the_umask_mode_not_owner_only(tmp_path: Path, tiny: ZseSbir) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "w.safetensors"
+        save_safetensors(tiny, path, "zse_test")
+        official = tmp_path / "w.pth"
+        save_official(tiny, official)
+    finally:
+        os.umask(old)
+    for p in (path, path.with_name("w.safetensors.json"), official):
+        assert p.stat().st_mode & 0o777 == 0o644, p

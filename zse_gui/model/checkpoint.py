@@ -439,9 +439,21 @@ def load_weights(
     return report
 
 
+def plain_file_mode(target: int | Path) -> None:
+    """Give a ``mkstemp`` file (created 0600; a file descriptor or a path) the mode a plain
+    ``open()`` would: 0666 minus the umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    if isinstance(target, int):
+        os.fchmod(target, 0o666 & ~mask)
+    else:
+        os.chmod(target, 0o666 & ~mask)
+
+
 def _atomic_target(path: Path) -> tuple[int, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    plain_file_mode(fd)  # weight files are shared and shipped: not owner-only
     return fd, Path(tmp)
 
 
@@ -485,6 +497,7 @@ def save_safetensors(
     os.close(fd)
     try:
         save_file(state, str(tmp), metadata=header)
+        plain_file_mode(tmp)  # safetensors writes a file of its own
         os.replace(tmp, p)
     finally:
         tmp.unlink(missing_ok=True)

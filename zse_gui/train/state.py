@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from zse_gui.errors import WeightsError
+from zse_gui.model.checkpoint import plain_file_mode
 
 __all__ = ["STATE_FORMAT", "save_train_state", "load_train_state"]
 
@@ -30,6 +31,7 @@ def save_train_state(path: str | os.PathLike[str], state: dict[str, Any]) -> Pat
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+    plain_file_mode(fd)
     os.close(fd)
     try:
         torch.save({"format": STATE_FORMAT, **state}, tmp)

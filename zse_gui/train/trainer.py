@@ -30,10 +30,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 from tqdm import tqdm
 
@@ -333,7 +333,8 @@ class Trainer:
                 # 2B pairs: (sketch_i, photo_i) match, (sketch_neg_i, photo_neg_i) do not.
                 sk2, ph2 = torch.cat([sk, sk_neg]), torch.cat([ph, ph_neg])
                 if cfg.ret_triplet_weight > 0:  # also the pre-CA [Ret] tokens, for their triplet term
-                    feats, ret_feats, scores = self.model.forward_with_ret(sk2, ph2)  # [4B, C] x 2, [2B, 1]
+                    with_ret = cast(Callable[..., tuple[Tensor, Tensor, Tensor]], self.model.forward_with_ret)
+                    feats, ret_feats, scores = with_ret(sk2, ph2)  # [4B, C] x 2, [2B, 1]
                 else:
                     ret_feats = None
                     feats, scores = self.model(sk2, ph2)  # [4B, C], [2B, 1]
