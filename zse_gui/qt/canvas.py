@@ -90,11 +90,6 @@ class SketchCanvas(QWidget):
             self._background = QPixmap.fromImage(qimg)
         return True
 
-    @property
-    def image(self) -> SketchImage | None:
-        """The sketch image under the strokes, if one is open."""
-        return self.doc.image
-
     def sketch(self) -> StrokeSketch:
         """The finished strokes (without one being drawn)."""
         return self.doc.sketch()
