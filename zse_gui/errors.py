@@ -6,6 +6,8 @@ torch, Qt or any other heavy dependency, so every package may import it.
 
 from __future__ import annotations
 
+import sys
+
 
 class ZseError(Exception):
     """Base class of every error zse-gui raises on purpose."""
@@ -78,3 +80,10 @@ _EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
 def exit_code(error: BaseException) -> int:
     """The process exit code a command-line tool returns for ``error``."""
     return next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_ERROR)
+
+
+def report_error(prog: str, error: BaseException) -> int:
+    """Write ``prog: error: message`` (``prog: interrupted`` for Ctrl+C) to stderr; return the exit code."""
+    text = "interrupted" if isinstance(error, KeyboardInterrupt) else f"error: {error}"
+    sys.stderr.write(f"{prog}: {text}\n")
+    return exit_code(error)

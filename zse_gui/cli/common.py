@@ -26,7 +26,7 @@ from zse_gui.errors import (
     EXIT_SKETCH,
     EXIT_USAGE,
     ZseError,
-    exit_code,
+    report_error,
 )
 
 if TYPE_CHECKING:  # torch loads only when a command needs the model
@@ -257,9 +257,5 @@ def run_main(prog: str, body: Callable[[Sequence[str] | None], int], argv: Seque
     except CliError as e:
         sys.stderr.write(f"{prog}: error: {e}\n")
         return e.code
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted\n")
-        return EXIT_CANCELLED
-    except ZseError as e:
-        sys.stderr.write(f"{prog}: error: {e}\n")
-        return exit_code(e)
+    except (KeyboardInterrupt, ZseError) as e:
+        return report_error(prog, e)

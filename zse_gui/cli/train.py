@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from zse_gui.data.layouts import LAYOUTS, open_dataset
 from zse_gui.data.splits import resolve_split
 from zse_gui.engine.device import resolve_device
-from zse_gui.errors import ZseError, exit_code
+from zse_gui.errors import ZseError, report_error
 from zse_gui.eval.runner import RetrievalValidator
 from zse_gui.eval.scoring import MODES
 from zse_gui.model.factory import create_model
@@ -195,12 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return run(a)
-    except KeyboardInterrupt as e:
-        print("zse-train: interrupted", file=sys.stderr)
-        return exit_code(e)
-    except ZseError as e:  # typed exit codes, as every zse-* tool (see zse_gui.errors)
-        print(f"zse-train: error: {e}", file=sys.stderr)
-        return exit_code(e)
+    except (KeyboardInterrupt, ZseError) as e:  # typed exit codes, as every zse-* tool
+        return report_error("zse-train", e)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from pathlib import Path
 from zse_gui.data.layouts import LAYOUTS, open_dataset
 from zse_gui.data.splits import resolve_split
 from zse_gui.engine.engine import Engine
-from zse_gui.errors import UsageError, ZseError, exit_code
+from zse_gui.errors import UsageError, ZseError, report_error
 from zse_gui.eval.runner import evaluate_model, format_per_class, format_table
 from zse_gui.eval.scoring import MODES
 from zse_gui.model.factory import create_model
@@ -114,12 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         return run(a)
-    except KeyboardInterrupt as e:
-        print("zse-eval: interrupted", file=sys.stderr)
-        return exit_code(e)
-    except ZseError as e:  # typed exit codes, as every zse-* tool (see zse_gui.errors)
-        print(f"zse-eval: error: {e}", file=sys.stderr)
-        return exit_code(e)
+    except (KeyboardInterrupt, ZseError) as e:  # typed exit codes, as every zse-* tool
+        return report_error("zse-eval", e)
 
 
 if __name__ == "__main__":
