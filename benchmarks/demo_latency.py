@@ -18,19 +18,9 @@ Run: ``nice .venv/bin/python -m benchmarks.demo_latency [--repeats 20] [--thread
 
 from __future__ import annotations
 
-import os
-import sys
+from benchmarks._threads import early_threads
 
-
-def _early_threads() -> None:
-    """Apply ``--threads N`` to the BLAS/OpenMP pools before numpy and torch start them."""
-    if "--threads" in sys.argv[:-1]:
-        n = sys.argv[sys.argv.index("--threads") + 1]
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = n
-
-
-_early_threads()
+early_threads()  # before numpy and torch start their thread pools
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402

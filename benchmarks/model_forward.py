@@ -52,9 +52,7 @@ def _time(fn: Callable[[], object], mode: str, warmup: int, repeats: int) -> lis
 
 def _row(name: str, mode: str, per: int, secs: list[float], unit: str) -> str:
     ms = [1000 * s / per for s in secs]
-    return (
-        f"| {name} | {mode} | {statistics.median(ms):.1f} | {min(ms):.1f} - {max(ms):.1f} | {unit} |"
-    )
+    return f"| {name} | {mode} | {statistics.median(ms):.1f} | {min(ms):.1f} - {max(ms):.1f} | {unit} |"
 
 
 def run(warmup: int, repeats: int, pairs: int = 32) -> str:
@@ -121,7 +119,7 @@ def run(warmup: int, repeats: int, pairs: int = 32) -> str:
         "- **No GPU was available for this measurement**; GPU numbers are still to be taken.",
         "- The machine's cores were shared with other jobs while this ran, so the numbers are "
         "upper bounds and noisy; compare them with each other, not across machines.",
-        "- \"cached projections\" reuses the per-item CA query/key/value projections (what the "
+        '- "cached projections" reuses the per-item CA query/key/value projections (what the '
         "re-ranker caches per gallery image); only the pair-dependent attention, FFN, anchor "
         "conv and RN run per pair.",
         "- Reference cost (reference doc section 1.8): SA 36.98 GFLOPs per image, CA + RN 3.65 "
