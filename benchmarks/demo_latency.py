@@ -32,9 +32,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks._report import machine_line, write_section  # noqa: E402
-from zse_gui.data.sketch_raster import quickdraw_to_strokes, read_quickdraw_ndjson  # noqa: E402
 from zse_gui.engine.engine import Engine  # noqa: E402
-from zse_gui.engine.types import Stroke, StrokeSketch  # noqa: E402
+from zse_gui.sketch import Stroke, StrokeSketch, quickdraw_to_strokes, read_quickdraw_ndjson  # noqa: E402  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GALLERY = ROOT / "resources" / "demo_gallery"

@@ -22,11 +22,11 @@ from torch import Tensor
 
 from zse_gui.data.collection import SbirData
 from zse_gui.data.layouts import read_class_folders
-from zse_gui.data.sketch_raster import quickdraw_to_strokes, rasterize_strokes
 from zse_gui.data.splits import canonical_class
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.lite import ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features
+from zse_gui.sketch import quickdraw_to_strokes, rasterize_strokes
 from zse_gui.train.datasets import Quadruplet, SampledQuadruplets
 
 log = logging.getLogger(__name__)

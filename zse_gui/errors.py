@@ -34,6 +34,10 @@ class InvalidSketchError(ZseError):
     """A sketch that cannot be retrieved with: empty, no ink, unreadable."""
 
 
+class InputFileError(ZseError):
+    """An input file that is missing, is a folder, or cannot be read as what it should be."""
+
+
 class ImageReadError(ZseError):
     """An image file that cannot be decoded."""
 
@@ -66,6 +70,7 @@ EXIT_CANCELLED = 130  # Ctrl+C, as shells report SIGINT
 
 _EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (UsageError, EXIT_USAGE),
+    (InputFileError, EXIT_INPUT),
     (InvalidSketchError, EXIT_SKETCH),
     (ImageReadError, EXIT_INPUT),
     (DatasetError, EXIT_INPUT),

@@ -10,8 +10,8 @@ import pytest
 from engine_helpers import write_photo
 
 from zse_gui.engine.engine import Engine
-from zse_gui.engine.types import Stroke, StrokeSketch
 from zse_gui.model import create_model
+from zse_gui.sketch import Stroke, StrokeSketch
 
 
 @pytest.fixture(scope="session")

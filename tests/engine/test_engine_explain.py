@@ -9,8 +9,9 @@ from engine_helpers import write_photo
 from zse_gui.engine.engine import Engine
 from zse_gui.engine.explain import mask_photo_patches, strip_ret
 from zse_gui.engine.gallery import GalleryIndex
-from zse_gui.engine.types import Explanation, StrokeSketch
 from zse_gui.errors import CancelledError, GalleryError
+from zse_gui.results import Explanation
+from zse_gui.sketch import StrokeSketch
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from zse_gui.engine.preprocess import CROP_PADDING, ink_mask, prepare_photo, prepare_sketch
-from zse_gui.engine.types import ImageFrame, Stroke, StrokeSketch
 from zse_gui.errors import ImageReadError, InvalidSketchError
 from zse_gui.model import get_config
+from zse_gui.results import ImageFrame
+from zse_gui.sketch import Stroke, StrokeSketch
 
 CFG = get_config("zse_test")  # S = 32
 S = CFG.img_size
@@ -143,7 +144,7 @@ def test_photo_rgba_on_white_and_errors(tmp_path: Path) -> None:
     not Path("/work/shared/data/quickdraw/ndjson/ant.ndjson").exists(), reason="no QuickDraw data"
 )
 def test_real_quickdraw_drawing_prepares_with_canvas_frame() -> None:
-    from zse_gui.data.sketch_raster import quickdraw_to_strokes, read_quickdraw_ndjson
+    from zse_gui.sketch import quickdraw_to_strokes, read_quickdraw_ndjson
 
     drawing = read_quickdraw_ndjson(Path("/work/shared/data/quickdraw/ndjson/ant.ndjson"), limit=1)[0]
     strokes = tuple(Stroke(p, w) for p, w in quickdraw_to_strokes(drawing, canvas=256))

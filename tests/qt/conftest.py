@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from zse_gui.data.synthetic import TOY_SHAPES, make_toy_dataset
-from zse_gui.engine.types import Stroke, StrokeSketch
 from zse_gui.qt.app import AppParts, build_window
 from zse_gui.qt.settings import AppSettings
+from zse_gui.sketch import Stroke, StrokeSketch
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +52,8 @@ def sync_app(qtbot: object, tmp_path: Path, gallery: Path) -> Iterator[AppParts]
     parts = build_window(AppSettings(top_k=6, rerank_depth=8), tmp_path / "config", sync=True)
     qtbot.addWidget(parts.window)  # type: ignore[attr-defined]
     parts.window.resize(1200, 800)
-    parts.controller.gallery_request = str(gallery)
+    parts.controller.state.gallery_request = str(gallery)
     parts.controller.load_model("zse_test", "")
-    assert parts.controller.gallery is not None, "the gallery should be indexed right after the model loads"
+    assert parts.controller.state.gallery is not None, "the gallery is indexed right after the model loads"
     yield parts
     parts.controller.shutdown()

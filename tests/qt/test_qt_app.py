@@ -30,7 +30,7 @@ def test_drawing_with_the_mouse_updates_the_results(qtbot: Any, sync_app: AppPar
     w = sync_app.window
     assert w.results.list.count() == 0
     _draw_on_window(qtbot, sync_app)
-    result = sync_app.controller.result
+    result = sync_app.controller.state.result
     assert result is not None and result.mode == "rerank"
     assert w.results.list.count() == 6  # top_k of the fixture settings
     assert "stage 1" in w.latency.text() and "re-rank" in w.latency.text()
@@ -61,10 +61,10 @@ def test_selecting_a_result_fills_every_explanation_view(qtbot: Any, sync_app: A
     _draw_on_window(qtbot, sync_app)
     ex = sync_app.window.explanation
     # the first result is selected and explained when the final ranking arrives
-    assert sync_app.controller.explained is not None
+    assert sync_app.controller.state.explained is not None
     sync_app.window.select_result(2)
     item = sync_app.window.selected_result()
-    assert sync_app.controller.explained.item == item
+    assert sync_app.controller.state.explained.item == item
     for tab in (ex.correspondences, ex.attention, ex.synthesis, ex.kernel):
         assert tab.pane.has_image(), type(tab).__name__
     assert f"#{item.final_rank + 1}" in ex.header.text()
@@ -104,7 +104,7 @@ def test_pointing_at_a_synthesis_cell_shows_its_source(qtbot: Any, sync_app: App
     tab = sync_app.window.explanation.synthesis
     sync_app.window.explanation.tabs.setCurrentWidget(tab)
     qtbot.waitExposed(tab.pane)
-    e = sync_app.controller.explained.explanation
+    e = sync_app.controller.state.explained.explanation
     x, y = tab.layout_.panel("synthesis").centre(3)
     target = tab.pane.image_to_widget(x, y).toPoint()
     # the first synthetic move into a widget is taken as the pointer entering it; move twice
@@ -126,7 +126,7 @@ def test_export_writes_png_svg_pdf_and_sidecar(qtbot: Any, sync_app: AppParts, t
             assert f"fig_{view}.{fmt}" in names
     side = json.loads((tmp_path / "out" / "fig.json").read_text())
     assert side["model"]["name"] == "zse_test"
-    assert side["model"]["weights_sha256"] == sync_app.controller.model.sha256
+    assert side["model"]["weights_sha256"] == sync_app.controller.state.model.sha256
     assert side["sketch"]["drawing"]["strokes"], "the strokes are in the sidecar"
 
 
@@ -143,7 +143,7 @@ def test_exported_png_matches_the_screen(qtbot: Any, sync_app: AppParts, tmp_pat
     with Image.open(tmp_path / "e_correspondences.png") as im:
         png = np.asarray(im.convert("RGB"))
     screen = render_correspondence_view(
-        sync_app.controller.explained.explanation, sync_app.controller.view_state
+        sync_app.controller.state.explained.explanation, sync_app.controller.view_state
     )
     assert np.array_equal(png, screen.image)
 
@@ -167,7 +167,7 @@ def test_session_save_and_open_restores_strokes_and_settings(
     path = tmp_path / "s.zse.json"
     sync_app.window.session_save_requested.emit(str(path))
     data = json.loads(path.read_text())
-    assert data["model"] == "zse_test" and data["weights_sha256"] == sync_app.controller.model.sha256
+    assert data["model"] == "zse_test" and data["weights_sha256"] == sync_app.controller.state.model.sha256
     sync_app.window.canvas.clear()
     sync_app.controller.settings = AppSettings(top_k=2)
     sync_app.window.session_open_requested.emit(str(path))
@@ -185,7 +185,7 @@ def test_opening_a_bad_session_shows_an_error(qtbot: Any, sync_app: AppParts, tm
 
 def test_reopened_gallery_reuses_its_cache(qtbot: Any, sync_app: AppParts, gallery: Path) -> None:
     sync_app.controller.open_gallery(str(gallery))
-    info = sync_app.controller.gallery
+    info = sync_app.controller.state.gallery
     assert info is not None and info.encoded == 0 and info.reused == 12
     assert "12 from cache" in sync_app.window.statusBar().currentMessage()
 
@@ -261,12 +261,12 @@ def test_checkpoint_with_seen_classes_marks_zero_shot_results(
     save_safetensors(create_model("zse_test", seed=1), ckpt, "zse_test", meta={"seen_classes": ["circle"]})
     w = sync_app.window
     w.model_requested.emit("zse_test", str(ckpt))
-    info = sync_app.controller.model
+    info = sync_app.controller.state.model
     assert info is not None and info.trained and info.seen_classes == frozenset({"circle"})
     assert w.banner.isHidden(), "a trained checkpoint needs no warning banner"
     reports = [d for d in w.findChildren(QDialog) if d.windowTitle() == "Load report"]
     assert reports and "loaded tensors" in reports[-1].findChild(QPlainTextEdit).toPlainText()
-    assert sync_app.controller.gallery is not None, "the gallery is re-indexed with the new weights"
+    assert sync_app.controller.state.gallery is not None, "the gallery is re-indexed with the new weights"
     w.set_sketch(zigzag())
     sync_app.controller.search()
     shown = w.results.items()
@@ -284,7 +284,7 @@ def test_unavailable_device_falls_back(qtbot: Any, sync_app: AppParts) -> None:
     before = sync_app.controller.settings.device
     sync_app.window.device_requested.emit("cuda")
     assert sync_app.controller.settings.device == before
-    assert sync_app.controller.model is not None and sync_app.controller.model.device == "cpu"
+    assert sync_app.controller.state.model is not None and sync_app.controller.state.model.device == "cpu"
     assert "CUDA is not available" in sync_app.window.statusBar().currentMessage()
 
 
@@ -319,7 +319,7 @@ def test_toolbar_top_k_and_pen_settings_apply_and_persist(
     a.top_k.setValue(3)
     assert sync_app.window.results.list.count() == 3
     a.depth.setValue(0)  # stage 1 only
-    assert sync_app.controller.result is not None and sync_app.controller.result.mode == "ret"
+    assert sync_app.controller.state.result is not None and sync_app.controller.state.result.mode == "ret"
     a.pen_width.setValue(9.0)
     assert sync_app.window.canvas.pen_width == 9.0
     saved = load_settings(tmp_path / "config")
@@ -337,22 +337,23 @@ def test_open_sketch_image_searches_with_it_and_strokes_drawn_over_it(
     Image.fromarray(img).save(tmp_path / "line.png")
     sync_app.window.sketch_open_requested.emit(str(tmp_path / "line.png"))
     c = sync_app.controller
-    assert c.background is not None and sync_app.window.current_sketch().is_empty
-    first = c.result
+    assert c.state.background is not None and sync_app.window.current_sketch().is_empty
+    first = c.state.result
     assert first is not None and len(first.items) == 6, "an image alone is a query"
     _draw_on_window(qtbot, sync_app)
-    assert c.result is not None and c.result is not first, "strokes drawn over the image start a new search"
+    new = c.state.result
+    assert new is not None and new is not first, "strokes drawn over the image start a new search"
     # a session keeps the image the strokes were drawn over
     sync_app.window.session_save_requested.emit(str(tmp_path / "s.json"))
     sync_app.window.canvas.clear()  # Clear canvas removes the image too
-    assert c.background is None and c.result is None
+    assert c.state.background is None and c.state.result is None
     sync_app.window.canvas.undo()  # ... and undo brings both back, and searches with them
-    assert c.background is not None and not sync_app.window.current_sketch().is_empty
-    assert c.result is not None and c.sketch_source.endswith("line.png")
+    assert c.state.background is not None and not sync_app.window.current_sketch().is_empty
+    assert c.state.result is not None and c.state.sketch_source.endswith("line.png")
     sync_app.window.canvas.redo()
-    assert c.background is None and c.result is None and c.sketch_source == "<strokes>"
+    assert c.state.background is None and c.state.result is None and c.state.sketch_source == "<strokes>"
     sync_app.window.session_open_requested.emit(str(tmp_path / "s.json"))
-    assert c.background is not None and not sync_app.window.current_sketch().is_empty
+    assert c.state.background is not None and not sync_app.window.current_sketch().is_empty
 
 
 def test_next_drawing_walks_through_a_quickdraw_file(qtbot: Any, sync_app: AppParts, tmp_path: Path) -> None:
@@ -370,11 +371,11 @@ def test_next_drawing_walks_through_a_quickdraw_file(qtbot: Any, sync_app: AppPa
     w.sketch_open_requested.emit(str(tmp_path / "cat.ndjson"))
     assert len(w.current_sketch().strokes) == 1 and w.actions_.next_drawing.isEnabled()
     assert "drawing 1 (cat)" in w.statusBar().currentMessage()
-    first = c.result
+    first = c.state.result
     w.actions_.next_drawing.trigger()
     assert len(w.current_sketch().strokes) == 2 and not w.actions_.next_drawing.isEnabled()
     assert "drawing 2 (cat)" in w.statusBar().currentMessage()
-    assert c.result is not None and c.result is not first, "the next drawing is searched"
+    assert c.state.result is not None and c.state.result is not first, "the next drawing is searched"
     w.canvas.undo()  # loading a drawing is an ordinary undoable edit
     assert len(w.current_sketch().strokes) == 1
 
@@ -383,7 +384,7 @@ def test_bad_sketch_file_is_reported(qtbot: Any, sync_app: AppParts, tmp_path: P
     (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
     sync_app.window.sketch_open_requested.emit(str(tmp_path / "broken.png"))
     assert "Cannot open sketch" in sync_app.window.statusBar().currentMessage()
-    assert sync_app.controller.background is None
+    assert sync_app.controller.state.background is None
 
 
 def test_bundled_demo_replaces_a_random_stand_in(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
 
-from zse_gui.engine.types import StrokeSketch
 from zse_gui.qt.canvas import SketchCanvas
+from zse_gui.sketch import StrokeSketch
 
 from .conftest import zigzag
 

@@ -8,50 +8,17 @@ from unittest.mock import MagicMock
 
 import pytest
 
-from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
-from zse_gui.errors import InvalidSketchError
 from zse_gui.qt.controller import Controller, latency_text
-from zse_gui.qt.jobs import EngineState, GalleryInfo, ModelInfo, class_seen, model_info
+from zse_gui.qt.jobs import EngineState, model_info
 from zse_gui.qt.main_window import MainWindow
 from zse_gui.qt.settings import AppSettings, load_settings
+from zse_gui.qt.state import GalleryInfo, ModelInfo, Stamped, class_seen
 from zse_gui.qt.worker import Worker
+from zse_gui.results import RetrievalResult
+from zse_gui.sketch import StrokeSketch
 
 from .conftest import zigzag
-
-
-def _item(i: int, s1: int, final: int, label: str) -> RankedItem:
-    return RankedItem(i, f"/g/{label}/{i}.png", label, 0.9 - 0.1 * s1, 0.5, 0.0, s1, final)
-
-
-class FakeEngine:
-    """Answers like the engine: stage 1 ranks 0..n, re-ranking reverses the top of it."""
-
-    def __init__(self, fail_encode: bool = False) -> None:
-        self.fail_encode = fail_encode
-        self.encoded = 0
-        self.reranked = 0
-
-    def encode_sketch(self, query: Any, cancel: Any = None) -> str:
-        if self.fail_encode:
-            raise InvalidSketchError("the sketch has no ink")
-        self.encoded += 1
-        return "query"
-
-    def search_stage1(self, q: Any, gallery: Any, top_k: int, candidates: int) -> RetrievalResult:
-        labels = ["cat", "dog", "owl", "cat", "dog", "owl"]
-        items = tuple(_item(i, i, i, labels[i]) for i in range(min(candidates, 6)))
-        return RetrievalResult(items, "ret", 0, {"stage1": 0.5}, 6)
-
-    def rerank(
-        self, q: Any, gallery: Any, stage1: RetrievalResult, depth: int, top_k: int, cancel: Any = None
-    ) -> RetrievalResult:
-        self.reranked += 1
-        head = list(stage1.items[:depth])[::-1]
-        items = tuple(
-            RankedItem(it.index, it.path, it.label, it.ret_score, 0.7, 1.0, it.stage1_rank, k)
-            for k, it in enumerate(head + list(stage1.items[depth:]))
-        )[:top_k]
-        return RetrievalResult(items, "rerank", depth, {**stage1.timings_ms, "stage2": 12.0}, 6)
+from .fakes import FakeEngine
 
 
 def _model(seen: frozenset[str] | None = None) -> ModelInfo:
@@ -69,11 +36,12 @@ def view() -> MagicMock:
 def _controller(
     view: MagicMock, tmp_path: Path, engine: FakeEngine | None = None, settings: AppSettings | None = None
 ) -> tuple[Controller, EngineState]:
-    state = EngineState(engine=engine or FakeEngine(), gallery=object())
+    fake = engine or FakeEngine()
+    state = EngineState(engine=fake, gallery=fake.index_gallery("/g"))
     worker = Worker(state, sync=True)
     c = Controller(view, worker, settings or AppSettings(top_k=4, rerank_depth=3), config_folder=tmp_path)
-    c.model = _model(frozenset({"cat"}))
-    c.gallery = GalleryInfo("/g", 6, ("cat", "dog", "owl"))
+    c.state.model = _model(frozenset({"cat"}))
+    c.state.gallery = GalleryInfo("/g", 6, ("cat", "dog", "owl"))
     return c, state
 
 
@@ -92,12 +60,12 @@ def test_empty_sketch_clears_results_without_a_job(qtbot: Any, view: MagicMock, 
     assert c.search() is None
     view.set_results.assert_called_with(None, None)
     view.set_results_message.assert_called_with("Draw a sketch to search the gallery.")
-    assert engine.encoded == 0
+    assert engine.searched == 0
 
 
 def test_search_shows_stage1_then_reranked_results(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
     c, _ = _controller(view, tmp_path)
-    c.sketch = zigzag()
+    c.state.with_sketch(zigzag())
     assert c.search() == 1
     calls = view.set_results.call_args_list
     assert [call.args[0].mode for call in calls] == ["ret", "rerank"]
@@ -110,15 +78,15 @@ def test_search_shows_stage1_then_reranked_results(qtbot: Any, view: MagicMock, 
 
 def test_search_waits_for_a_gallery(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
     c, _ = _controller(view, tmp_path)
-    c.gallery = None
-    c.sketch = zigzag()
+    c.state.gallery = None
+    c.state.with_sketch(zigzag())
     assert c.search() is None
     assert "Waiting for a gallery" in view.set_results_message.call_args.args[0]
 
 
 def test_search_error_becomes_a_message(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
     c, _ = _controller(view, tmp_path, FakeEngine(fail_encode=True))
-    c.sketch = zigzag()
+    c.state.with_sketch(zigzag())
     c.search()
     assert view.set_results_message.call_args.args[0] == "Sketch: the sketch has no ink"
     view.set_results.assert_not_called()
@@ -138,7 +106,7 @@ def test_live_drawing_starts_the_adaptive_debounce(qtbot: Any, view: MagicMock, 
 
 def test_model_error_is_shown_and_keeps_the_app_alive(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
     c, _ = _controller(view, tmp_path)
-    c.model = None
+    c.state.model = None
     c.load_model("zse_test", str(tmp_path / "missing.pth"))
     title, text = view.show_error.call_args.args
     assert title == "Cannot load the model" and "missing.pth" in text
@@ -149,6 +117,7 @@ def test_index_progress_and_cancel(qtbot: Any, view: MagicMock, tmp_path: Path) 
     from zse_gui.qt.worker import JobResult
 
     c, _ = _controller(view, tmp_path)
+    c.state.asked["index"] = c.state.revision
     c._on_worker_result(JobResult("index", 1, "progress", (3, 10)))
     view.set_progress.assert_called_with(3, 10, "indexing 3 / 10")
     c.worker = MagicMock(spec=Worker)
@@ -163,14 +132,16 @@ def test_gallery_status_counts_unseen_classes(qtbot: Any, view: MagicMock, tmp_p
     from zse_gui.qt.worker import JobResult
 
     c, _ = _controller(view, tmp_path)
-    c._on_worker_result(JobResult("index", 0, "done", GalleryInfo("/g", 6, ("cat", "dog", "owl"), (), 6, 0)))
+    c.state.asked["index"] = c.state.revision
+    info = GalleryInfo("/g", 6, ("cat", "dog", "owl"), (), 6, 0)
+    c._on_worker_result(JobResult("index", 0, "done", Stamped(c.state.revision, info)))
     assert "2 of 3 classes unseen in training (zero-shot)" in view.set_status.call_args.args[0]
 
 
 def test_shutdown_stops_the_worker_and_saves(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
     c, _ = _controller(view, tmp_path)
     c._save_settings(AppSettings(top_k=11))
-    c.sketch = zigzag()
+    c.state.with_sketch(zigzag())
     c.worker = MagicMock(spec=Worker)
     c.shutdown()
     c.shutdown()  # idempotent

@@ -30,7 +30,7 @@ def _threaded_app(qtbot: Any, tmp_path: Path) -> AppParts:
         check_params_cb=lambda r: r.lane == "model" and r.stage in ("done", "error"),
     ):
         parts.controller.load_model("zse_test", "")
-    assert parts.controller.model is not None
+    assert parts.controller.state.model is not None
     return parts
 
 
@@ -57,14 +57,14 @@ def test_closing_the_window_while_indexing_ends_cleanly(
     parts.window.close()  # the controller cancels and joins the worker in its closing handler
     thread = parts.worker._thread
     assert thread is not None and thread.isFinished()
-    assert parts.controller.gallery is None, "a cancelled index is never shown as open"
+    assert parts.controller.state.gallery is None, "a cancelled index is never shown as open"
     assert not parts.window.findChildren(QMessageBox), "closing mid-job must not raise an error dialog"
 
 
 def test_closing_during_a_search_ends_cleanly(qtbot: Any, tmp_path: Path, gallery: Path) -> None:
     parts = _threaded_app(qtbot, tmp_path)
     _open_and_wait(qtbot, parts, gallery)
-    parts.controller.sketch = zigzag()
+    parts.controller.state.with_sketch(zigzag())
     got: list[JobResult] = []
     parts.worker.result.connect(got.append)
     assert parts.controller.search() is not None
@@ -78,7 +78,7 @@ def test_threaded_search_delivers_stage1_then_reranked(qtbot: Any, tmp_path: Pat
     _open_and_wait(qtbot, parts, gallery)
     stages: list[str] = []
     parts.worker.result.connect(lambda r: stages.append(r.stage) if r.lane == "search" else None)
-    parts.controller.sketch = zigzag()
+    parts.controller.state.with_sketch(zigzag())
     with qtbot.waitSignal(
         parts.worker.result,
         timeout=TIMEOUT_MS,
@@ -86,7 +86,7 @@ def test_threaded_search_delivers_stage1_then_reranked(qtbot: Any, tmp_path: Pat
     ):
         parts.controller.search()
     assert stages == ["partial", "done"]
-    assert parts.controller.result is not None and parts.controller.result.mode == "rerank"
+    assert parts.controller.state.result is not None and parts.controller.state.result.mode == "rerank"
     parts.window.close()
 
 

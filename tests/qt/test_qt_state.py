@@ -7,12 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from zse_gui.engine.types import Stroke, StrokeSketch
-from zse_gui.errors import InvalidSketchError
 from zse_gui.qt.debounce import AdaptiveDelay
-from zse_gui.qt.jobs import query_digest
 from zse_gui.qt.session import (
     Session,
     SessionError,
@@ -22,16 +18,13 @@ from zse_gui.qt.session import (
     write_autosave,
 )
 from zse_gui.qt.settings import AppSettings, config_dir, load_settings, save_settings
-from zse_gui.qt.sketch_io import compose_query, load_any_sketch
 from zse_gui.qt.strokes import (
     SketchImage,
     StrokeDocument,
-    fit_sketch,
-    sketch_from_json,
-    sketch_to_json,
     smooth_points,
     stroke_hits,
 )
+from zse_gui.sketch import Stroke
 
 from .conftest import zigzag
 
@@ -103,29 +96,6 @@ def test_smoothing_keeps_end_points_and_reduces_corners() -> None:
     # the sharp corner at (10, 0) is cut: no output point sits on it
     assert np.min(np.linalg.norm(out - np.array([10, 0]), axis=1)) > 1.0
     assert smooth_points(pts[:2]).shape == (2, 2)
-
-
-def test_sketch_json_round_trip_and_errors() -> None:
-    sk = zigzag()
-    back = sketch_from_json(json.loads(json.dumps(sketch_to_json(sk))))
-    assert back.canvas_size == sk.canvas_size
-    assert all(
-        np.allclose(a.points, b.points) and a.width == b.width
-        for a, b in zip(sk.strokes, back.strokes, strict=True)
-    )
-    with pytest.raises(InvalidSketchError):
-        sketch_from_json({"nope": 1})
-    with pytest.raises(InvalidSketchError):
-        sketch_from_json({"strokes": [{"points": [[0, float("nan")]]}], "canvas_size": [10, 10]})
-
-
-def test_fit_sketch_centres_ink_in_the_new_canvas() -> None:
-    sk = StrokeSketch((_stroke((0, 0), (50, 25)),), (64, 64))
-    fitted = fit_sketch(sk, (512, 512))
-    pts = fitted.strokes[0].points
-    centre = (pts.min(axis=0) + pts.max(axis=0)) / 2
-    assert np.allclose(centre, [256, 256], atol=1)
-    assert pts.min() >= 0 and pts.max() <= 512
 
 
 # ------------------------------------------------------------------ settings
@@ -218,7 +188,7 @@ def test_autosave_round_trip_and_garbage(tmp_path: Path) -> None:
     assert read_autosave(tmp_path) is None
 
 
-# ------------------------------------------------------------------ debounce and digests
+# ------------------------------------------------------------------ debounce
 def test_adaptive_delay_follows_latency_within_bounds() -> None:
     d = AdaptiveDelay(lo_ms=50, hi_ms=1000, factor=1.0, alpha=0.5)
     assert d.delay_ms == 50 and d.latency_ms is None
@@ -234,63 +204,3 @@ def test_adaptive_delay_follows_latency_within_bounds() -> None:
     assert d.delay_ms == 1000
     with pytest.raises(ValueError):
         AdaptiveDelay(alpha=0)
-
-
-def test_query_digest_is_equal_for_equal_sketches_only() -> None:
-    a, b = zigzag(), zigzag()
-    assert query_digest(a) == query_digest(b)
-    moved = StrokeSketch((a.strokes[0], _stroke((100, 300), (401, 300))), a.canvas_size)
-    assert query_digest(moved) != query_digest(a)
-    img = np.full((8, 8, 3), 255, np.uint8)
-    img2 = img.copy()
-    img2[0, 0] = 0
-    assert query_digest(img) != query_digest(img2)
-
-
-# ------------------------------------------------------------------ sketch files
-def test_load_sketch_image_and_compose_with_strokes(tmp_path: Path) -> None:
-    img = np.full((60, 120, 3), 255, np.uint8)
-    img[20:40, 10:110] = 0
-    Image.fromarray(img).save(tmp_path / "s.png")
-    loaded = load_any_sketch(tmp_path / "s.png", (512, 512), 4.0)
-    assert loaded.background is not None and loaded.background.shape == (512, 512, 3)
-    assert loaded.sketch.is_empty
-    q = compose_query(loaded.sketch, loaded.background)
-    assert isinstance(q, np.ndarray) and np.array_equal(q, loaded.background)
-    strokes = StrokeSketch((_stroke((10, 10), (100, 10)),), (512, 512))
-    q2 = compose_query(strokes, loaded.background)
-    assert isinstance(q2, np.ndarray) and q2[10, 50].max() < 100, "the drawn stroke is in the query"
-    assert compose_query(StrokeSketch((), (512, 512)), None) is None
-
-
-def test_load_quickdraw_ndjson_as_vector_strokes(tmp_path: Path) -> None:
-    line = {
-        "word": "cat",
-        "countrycode": "DE",
-        "timestamp": "",
-        "recognized": True,
-        "key_id": "1",
-        "drawing": [[[0, 100, 200], [0, 50, 0]], [[10, 20], [200, 255]]],
-    }
-    (tmp_path / "cat.ndjson").write_text(json.dumps(line) + "\n")
-    loaded = load_any_sketch(tmp_path / "cat.ndjson", (512, 512), 5.0)
-    assert loaded.label == "cat" and len(loaded.sketch.strokes) == 2 and loaded.background is None
-    assert all(s.width == 5.0 for s in loaded.sketch.strokes)
-    assert loaded.drawing == 0 and not loaded.has_next
-    # a file with several drawings: any of them by index, and whether another follows
-    second = {**line, "word": "dog", "drawing": [[[0, 255], [0, 255]]]}
-    (tmp_path / "two.ndjson").write_text(json.dumps(line) + "\n\n" + json.dumps(second) + "\n")
-    first = load_any_sketch(tmp_path / "two.ndjson", (512, 512), 5.0)
-    assert first.label == "cat" and first.has_next
-    nxt = load_any_sketch(tmp_path / "two.ndjson", (512, 512), 5.0, drawing=1)
-    assert (nxt.label, nxt.drawing, nxt.has_next, len(nxt.sketch.strokes)) == ("dog", 1, False, 1)
-    with pytest.raises(InvalidSketchError, match="holds only 2 drawings"):
-        load_any_sketch(tmp_path / "two.ndjson", (512, 512), 5.0, drawing=2)
-
-
-def test_load_bad_sketch_file_raises(tmp_path: Path) -> None:
-    (tmp_path / "x.png").write_bytes(b"not a png")
-    with pytest.raises(InvalidSketchError):
-        load_any_sketch(tmp_path / "x.png", (512, 512), 4.0)
-    with pytest.raises(InvalidSketchError):
-        load_any_sketch(tmp_path / "missing.json", (512, 512), 4.0)

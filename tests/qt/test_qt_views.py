@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QPointF
 
-from zse_gui.engine.types import RankedItem, RetrievalResult
 from zse_gui.qt.explain_views import CorrespondenceTab
 from zse_gui.qt.image_pane import ImagePane
 from zse_gui.qt.results_view import UNSEEN_ROLE, ResultsView, movement_text
+from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.layout import row_layout
 

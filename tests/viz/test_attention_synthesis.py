@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zse_gui.engine.types import Explanation, RetrievalResult
 from zse_gui.errors import ConfigError
+from zse_gui.results import Explanation, RetrievalResult
 from zse_gui.viz import (
     attention_layout,
     colormap_lut,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zse_gui.engine.types import Explanation
 from zse_gui.errors import ConfigError
+from zse_gui.results import Explanation
 from zse_gui.viz import (
     CorrespondenceSettings,
     correspondence_layout,

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zse_gui.engine.types import Explanation, RetrievalResult, StrokeSketch
 from zse_gui.errors import ConfigError, ZseError
+from zse_gui.results import Explanation, RetrievalResult
+from zse_gui.sketch import StrokeSketch
 from zse_gui.viz import (
     VIEWS,
     CorrespondenceSettings,

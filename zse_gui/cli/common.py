@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zse_gui.engine.types import Stroke, StrokeSketch
+import numpy as np
+
+from zse_gui.data.sketch_files import load_sketch_file, require_ink
 from zse_gui.errors import (
     EXIT_CANCELLED,
     EXIT_ERROR,
@@ -25,9 +27,14 @@ from zse_gui.errors import (
     EXIT_OK,
     EXIT_SKETCH,
     EXIT_USAGE,
+    ConfigError,
+    GalleryError,
+    UsageError,
+    WeightsError,
     ZseError,
     report_error,
 )
+from zse_gui.sketch import StrokeSketch
 
 if TYPE_CHECKING:  # torch loads only when a command needs the model
     from zse_gui.engine.engine import Engine
@@ -42,12 +49,13 @@ __all__ = [
     "EXIT_GALLERY",
     "EXIT_MODEL",
     "EXIT_CANCELLED",
-    "CliError",
     "SketchInput",
     "Formatter",
+    "SKETCH_HELP",
     "add_model_args",
     "add_gallery_args",
     "build_engine",
+    "check_gallery_folder",
     "default_gallery",
     "load_sketch",
     "open_gallery",
@@ -61,12 +69,7 @@ log = logging.getLogger(__name__)
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-class CliError(Exception):
-    """A problem the CLI reports itself: message plus exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
-        super().__init__(message)
-        self.code = code
+SKETCH_HELP = "sketch image, the app's stroke .json, or a Quick, Draw! .ndjson file"
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter):
@@ -133,7 +136,8 @@ def build_engine(args: argparse.Namespace) -> Engine:
     """An ``Engine`` for the model options (imported lazily: torch loads only when needed).
 
     Raises:
-        CliError: no model given and no bundled default, or ``--seed`` mixed with ``--weights``.
+        ConfigError: no model given and no bundled default. UsageError: ``--seed`` with ``--weights``.
+        WeightsError: the weight file is missing or unusable.
     """
     from zse_gui.engine.engine import Engine
     from zse_gui.model import create_model
@@ -141,27 +145,25 @@ def build_engine(args: argparse.Namespace) -> Engine:
 
     name, weights = args.model, args.weights
     if args.seed is not None and weights is not None:
-        raise CliError("pass either --weights or --seed, not both", EXIT_USAGE)
+        raise UsageError("pass either --weights or --seed, not both")
     if name is None:
         found = _default_model()
         if found is None:
-            raise CliError(
+            raise ConfigError(
                 "no model given and the bundled zse_lite weights are not installed; "
-                "pass --model NAME --weights FILE (e.g. --model zse_vitb16 --weights best_checkpoint.pth)",
-                EXIT_MODEL,
+                "pass --model NAME --weights FILE (e.g. --model zse_vitb16 --weights best_checkpoint.pth)"
             )
         name, weights = found if weights is None and args.seed is None else (found[0], weights)
     cfg = get_config(name)  # ConfigError lists the known names
     if weights is None and args.seed is None:
         if not cfg.weights_file:
-            raise CliError(
+            raise ConfigError(
                 f"model {name!r} has no bundled weights; pass --weights FILE "
-                "(or --seed N for a random-init model, for tests only)",
-                EXIT_MODEL,
+                "(or --seed N for a random-init model, for tests only)"
             )
         weights = "default"
     if weights is not None and weights != "default" and not Path(weights).is_file():
-        raise CliError(f"weight file {weights} not found", EXIT_MODEL)
+        raise WeightsError(weights, "weight file not found", "check the path")
     model = create_model(name, weights=weights, trust=args.trust, seed=args.seed)
     engine = Engine(model, device=args.device, precision=args.precision)
     log.info("model %s, weights %s (%s)", name, engine.weights_info.source, engine.weights_info.sha256[:12])
@@ -170,57 +172,74 @@ def build_engine(args: argparse.Namespace) -> Engine:
 
 @dataclass(frozen=True)
 class SketchInput:
-    """A sketch read from the command line.
+    """A sketch read from the command line, checked before any model loads.
 
     Attributes:
-        query: what the engine encodes: a ``StrokeSketch`` (ndjson) or an image path.
-        source: the file as given.
-        strokes: the strokes of an ndjson drawing, else None.
-        label: the drawing's category (ndjson ``word``) or ``--label``, else None.
+        query: what the engine encodes: a ``StrokeSketch`` (stroke JSON, ndjson) or an RGB array.
+        source: the file as given (``file#N`` for drawing N of an ndjson file).
+        strokes: the strokes, when the sketch is vector strokes, else None.
+        label: ``--label``, or the drawing's category (ndjson ``word``), else None.
     """
 
-    query: StrokeSketch | str
+    query: StrokeSketch | np.ndarray
     source: str
     strokes: StrokeSketch | None
     label: str | None
 
 
 def load_sketch(path: Path, drawing: int = 0, label: str | None = None) -> SketchInput:
-    """Read a sketch image or one drawing of a QuickDraw ``.ndjson`` file.
+    """Read a sketch image, a stroke JSON file or one drawing of a Quick, Draw! ``.ndjson`` file.
+
+    Cheap (no torch): the tools call it before loading the model, so a bad sketch fails at once.
 
     Raises:
-        CliError: missing file, no such drawing, or an empty drawing.
+        InputFileError: missing, a folder, unreadable, no such drawing (exit code 3).
+        InvalidSketchError: no strokes, or no pixel dark enough to be ink (exit code 4).
     """
-    if not path.is_file():
-        raise CliError(f"sketch file {path} not found", EXIT_INPUT)
-    if path.suffix.lower() not in (".ndjson", ".jsonl"):
-        return SketchInput(str(path), str(path), None, label)
-    from zse_gui.data.sketch_raster import quickdraw_to_strokes, read_quickdraw_ndjson
+    loaded = load_sketch_file(path, drawing=drawing)
+    query = require_ink(loaded)
+    strokes = loaded.sketch if not loaded.sketch.is_empty else None
+    return SketchInput(query, loaded.source, strokes, label or loaded.label)
 
-    drawings = read_quickdraw_ndjson(path, limit=drawing + 1)
-    if len(drawings) <= drawing:
-        raise CliError(
-            f"{path} has {len(drawings)} drawing(s); --drawing {drawing} does not exist", EXIT_INPUT
-        )
-    d = drawings[drawing]
-    strokes = tuple(Stroke(pts, w) for pts, w in quickdraw_to_strokes(d, pen_width=3.0, canvas=256))
-    sketch = StrokeSketch(strokes, (256, 256))
-    if sketch.is_empty:
-        raise CliError(f"{path} drawing {drawing} has no strokes", EXIT_SKETCH)
-    return SketchInput(sketch, f"{path}#{drawing}", sketch, label or d.word)
+
+def check_gallery_folder(folder: Path | None) -> Path:
+    """The gallery folder, checked before any model loads.
+
+    Raises:
+        UsageError: no gallery given and no bundled demo gallery. GalleryError: not a folder.
+    """
+    if folder is None:
+        raise UsageError("no gallery: pass --gallery FOLDER")
+    try:
+        ok = folder.is_dir()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise GalleryError(f"gallery folder {folder}: {exc.strerror or exc}") from None
+    if not ok:
+        raise GalleryError(f"gallery folder {folder} not found or not a folder")
+    return folder
 
 
 @contextmanager
 def progress(desc: str, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr."""
-    if not enabled:
+    """A ``progress(done, total)`` callback that draws a tqdm bar on stderr.
+
+    The bar appears only for real work (the first report with ``done < total``; a gallery that
+    is all cached shows none) and only when stderr is a terminal (a pipe or a log file gets no
+    carriage-return lines).
+    """
+    if not enabled or not sys.stderr.isatty():
         yield lambda done, total: None
         return
     from tqdm import tqdm
 
-    bar = tqdm(desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False)
+    bars: list[tqdm] = []  # created on the first report of unfinished work
 
     def update(done: int, total: int) -> None:
+        if not bars:
+            if total <= 0 or done >= total:
+                return
+            bars.append(tqdm(desc=desc, unit="img", file=sys.stderr, dynamic_ncols=True, leave=False))
+        bar = bars[0]
         if bar.total != total:
             bar.total = total
         bar.n = done
@@ -229,19 +248,17 @@ def progress(desc: str, enabled: bool = True) -> Iterator[Callable[[int, int], N
     try:
         yield update
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
 
 
 def open_gallery(engine: Engine, folder: Path | None, cache_dir: Path | None, quiet: bool) -> GalleryIndex:
     """Index (or update the cache of) a gallery folder, with a progress bar.
 
     Raises:
-        CliError: no gallery given and no bundled demo gallery.
+        UsageError: no gallery given and no bundled demo gallery. GalleryError: not a folder.
     """
-    if folder is None:
-        raise CliError("no gallery: pass --gallery FOLDER", EXIT_USAGE)
-    if not folder.is_dir():
-        raise CliError(f"gallery folder {folder} not found or not a folder", EXIT_GALLERY)
+    folder = check_gallery_folder(folder)
     with progress(f"indexing {folder.name}", not quiet) as cb:
         index = engine.index_gallery(folder, cache_root=cache_dir, progress=cb)
     for path, reason in index.skipped:
@@ -254,8 +271,5 @@ def run_main(prog: str, body: Callable[[Sequence[str] | None], int], argv: Seque
     logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(levelname)s: %(message)s")
     try:
         return body(argv)
-    except CliError as e:
-        sys.stderr.write(f"{prog}: error: {e}\n")
-        return e.code
     except (KeyboardInterrupt, ZseError) as e:
         return report_error(prog, e)

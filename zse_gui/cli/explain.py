@@ -8,23 +8,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zse_gui.cli.common import (
-    EXIT_INPUT,
     EXIT_OK,
-    EXIT_USAGE,
-    CliError,
+    SKETCH_HELP,
     Formatter,
     SketchInput,
     add_gallery_args,
     add_model_args,
     build_engine,
+    check_gallery_folder,
     load_sketch,
     open_gallery,
     progress,
     run_main,
 )
 from zse_gui.data.imageio import read_image_rgb
-from zse_gui.engine.types import RetrievalResult
-from zse_gui.errors import ConfigError
+from zse_gui.errors import ConfigError, InputFileError, UsageError
+from zse_gui.results import RetrievalResult
 from zse_gui.viz import (
     FORMATS,
     VIEWS,
@@ -97,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=Formatter,
     )
-    p.add_argument("sketch", type=Path, metavar="SKETCH", help="sketch image, or a QuickDraw .ndjson file")
+    p.add_argument("sketch", type=Path, metavar="SKETCH", help=SKETCH_HELP)
     p.add_argument("photo", type=Path, nargs="?", metavar="PHOTO", help="photo to explain (or use --rank)")
     p.add_argument("--rank", type=int, help="explain the N-th (1-based) result of searching --gallery")
     p.add_argument(
@@ -218,7 +217,7 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.pairs < 0 or args.report < 0 or args.faithfulness < 0:
         p.error("--pairs, --report and --faithfulness must be >= 0")
     if args.photo is not None and not args.photo.is_file():
-        raise CliError(f"photo file {args.photo} not found", EXIT_INPUT)
+        raise InputFileError(f"photo file {args.photo} not found")
 
 
 def _write_report(
@@ -259,18 +258,18 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         options = _options(args)
     except ConfigError as e:  # a bad palette or threshold is a usage error, not a model error
-        raise CliError(str(e), EXIT_USAGE) from None
-    sketch = load_sketch(args.sketch, args.drawing, args.label)
+        raise UsageError(str(e)) from None
+    sketch = load_sketch(args.sketch, args.drawing, args.label)  # inputs first: fail before the model loads
+    if args.rank is not None or args.report:
+        check_gallery_folder(args.gallery)
     engine = build_engine(args)
     query = engine.encode_sketch(sketch.query)
     n_heads = engine.config.ca_heads
     if args.head is not None and not 0 <= args.head < n_heads:
-        raise CliError(
-            f"--head {args.head} out of range: {engine.config.name} has {n_heads} CA heads", EXIT_USAGE
-        )
+        raise UsageError(f"--head {args.head} out of range: {engine.config.name} has {n_heads} CA heads")
     n_patches = engine.config.num_patches
     if args.highlight is not None and not 0 <= args.highlight < n_patches:
-        raise CliError(f"--highlight {args.highlight} out of range 0..{n_patches - 1}", EXIT_USAGE)
+        raise UsageError(f"--highlight {args.highlight} out of range 0..{n_patches - 1}")
     gallery = result = None
     if args.rank is not None or args.report:
         gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet)
@@ -278,9 +277,7 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.rank is not None:
         assert gallery is not None and result is not None
         if args.rank > len(result.items):
-            raise CliError(
-                f"--rank {args.rank} but the gallery has only {len(result.items)} results", EXIT_USAGE
-            )
+            raise UsageError(f"--rank {args.rank} but the gallery has only {len(result.items)} results")
         item = result.items[args.rank - 1]
         expl = engine.explain(query, gallery, index=item.index, faithfulness_top=args.faithfulness)
         prov = _provenance(engine, sketch, item.path, item.label, item.final_rank)

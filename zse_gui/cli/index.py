@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from zse_gui.cli.common import (
-    EXIT_GALLERY,
     EXIT_OK,
-    CliError,
     Formatter,
     add_model_args,
     build_engine,
+    check_gallery_folder,
     progress,
     run_main,
 )
@@ -51,9 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    check_gallery_folder(args.gallery)  # before the model loads
     engine = build_engine(args)
-    if not args.gallery.is_dir():
-        raise CliError(f"gallery folder {args.gallery} not found or not a folder", EXIT_GALLERY)
     with progress(f"indexing {args.gallery.name}", not args.quiet) as cb:
         index = engine.index_gallery(
             args.gallery, cache_root=args.cache_dir, batch_size=args.batch_size, progress=cb

@@ -11,16 +11,18 @@ from typing import Any
 
 from zse_gui.cli.common import (
     EXIT_OK,
-    CliError,
+    SKETCH_HELP,
     Formatter,
     add_gallery_args,
     add_model_args,
     build_engine,
+    check_gallery_folder,
     load_sketch,
     open_gallery,
     run_main,
 )
-from zse_gui.engine.types import RetrievalResult
+from zse_gui.errors import UsageError
+from zse_gui.results import RetrievalResult
 
 __all__ = ["main", "build_parser", "result_to_json", "format_table"]
 
@@ -46,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=Formatter,
     )
-    p.add_argument("sketch", type=Path, metavar="SKETCH", help="sketch image, or a QuickDraw .ndjson file")
+    p.add_argument("sketch", type=Path, metavar="SKETCH", help=SKETCH_HELP)
     p.add_argument(
         "--drawing", type=int, default=0, help="which drawing of an .ndjson file, 0-based (default: 0)"
     )
@@ -101,8 +103,11 @@ def format_table(result: RetrievalResult, label: str | None) -> str:
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.top_k < 1:
-        raise CliError(f"--top-k must be >= 1, got {args.top_k}", 2)
-    sketch = load_sketch(args.sketch, args.drawing, args.label)
+        raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.rerank_depth < 0:
+        raise UsageError(f"--rerank-depth must be >= 0, got {args.rerank_depth}")
+    sketch = load_sketch(args.sketch, args.drawing, args.label)  # inputs first: fail before the model loads
+    check_gallery_folder(args.gallery)
     engine = build_engine(args)
     gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet)
     result = engine.search(

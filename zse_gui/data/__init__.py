@@ -1,4 +1,4 @@
-"""Dataset readers and image IO: Sketchy / TU-Berlin / QuickDraw layouts, split lists, ndjson.
+"""Dataset readers and file IO: Sketchy / TU-Berlin / QuickDraw layouts, split lists, images, sketch files.
 
 No torch here: readers return ``SbirData`` (paths and labels; pixels on demand as uint8 numpy).
 The torch datasets for training live in ``zse_gui.train``.
@@ -17,12 +17,7 @@ from zse_gui.data.layouts import (
     read_sketchy_ext,
     read_tuberlin_ext,
 )
-from zse_gui.data.sketch_raster import (
-    QuickDrawDrawing,
-    quickdraw_to_strokes,
-    rasterize_strokes,
-    read_quickdraw_ndjson,
-)
+from zse_gui.data.sketch_files import LoadedSketch, load_sketch_file
 from zse_gui.data.splits import (
     BUILTIN_SPLITS,
     ZeroShotSplit,
@@ -37,23 +32,21 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "LAYOUTS",
     "ListEntry",
-    "QuickDrawDrawing",
+    "LoadedSketch",
     "Sample",
     "SbirData",
     "ZeroShotSplit",
     "canonical_class",
     "get_split",
     "is_image_file",
+    "load_sketch_file",
     "open_dataset",
-    "quickdraw_to_strokes",
-    "rasterize_strokes",
     "read_class_folders",
     "read_extended",
     "read_file_list",
     "read_file_lists",
     "read_image_rgb",
     "read_quickdraw_ext",
-    "read_quickdraw_ndjson",
     "read_sketchy_ext",
     "read_split_file",
     "read_tuberlin_ext",

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from zse_gui.data.imageio import read_image_rgb
-from zse_gui.data.sketch_raster import QuickDrawDrawing, quickdraw_to_strokes, rasterize_strokes
 from zse_gui.data.splits import ZeroShotSplit, canonical_class
 from zse_gui.errors import DatasetError
+from zse_gui.sketch import QuickDrawDrawing, quickdraw_to_strokes, rasterize_strokes
 
 __all__ = ["Sample", "SbirData"]
 

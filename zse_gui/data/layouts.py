@@ -31,9 +31,9 @@ from pathlib import Path
 from zse_gui.data.collection import Sample, SbirData
 from zse_gui.data.filelist import ListEntry, read_file_list
 from zse_gui.data.imageio import is_image_file
-from zse_gui.data.sketch_raster import read_quickdraw_ndjson
 from zse_gui.data.splits import ZeroShotSplit, canonical_class
 from zse_gui.errors import DatasetError
+from zse_gui.sketch import read_quickdraw_ndjson
 
 __all__ = [
     "LAYOUTS",

@@ -1,41 +1,26 @@
-"""The inference engine: typed API over the model (no Qt).
+"""The inference engine: typed API over the model (torch inside, numpy outside; no Qt).
 
-``zse_gui.engine.types`` holds the numpy-only result dataclasses and imports no torch, so
-renderers can use them without loading the model stack. The names below are re-exported
-lazily (module ``__getattr__``) for the same reason: ``import zse_gui.engine.types`` must not
-pull in torch through this package's ``__init__``.
+The result types it returns live in ``zse_gui.results`` and the sketch types it takes in
+``zse_gui.sketch``, both torch-free, so renderers and views use them without loading the model.
 """
 
-from __future__ import annotations
+from zse_gui.engine.cache import default_cache_root
+from zse_gui.engine.device import resolve_device, resolve_precision
+from zse_gui.engine.engine import Engine, SketchQuery
+from zse_gui.engine.gallery import GalleryIndex, build_index
+from zse_gui.engine.preprocess import prepare_photo, prepare_sketch
+from zse_gui.engine.retrieval import cosine_scores, cosine_topk
 
-import importlib
-from typing import Any
-
-_LAZY = {
-    "Engine": "zse_gui.engine.engine",
-    "SketchQuery": "zse_gui.engine.engine",
-    "GalleryIndex": "zse_gui.engine.gallery",
-    "build_index": "zse_gui.engine.gallery",
-    "prepare_sketch": "zse_gui.engine.preprocess",
-    "prepare_photo": "zse_gui.engine.preprocess",
-    "resolve_device": "zse_gui.engine.device",
-    "resolve_precision": "zse_gui.engine.device",
-    "cosine_scores": "zse_gui.engine.retrieval",
-    "cosine_topk": "zse_gui.engine.retrieval",
-    "default_cache_root": "zse_gui.engine.cache",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__all__ = [
+    "Engine",
+    "GalleryIndex",
+    "SketchQuery",
+    "build_index",
+    "cosine_scores",
+    "cosine_topk",
+    "default_cache_root",
+    "prepare_photo",
+    "prepare_sketch",
+    "resolve_device",
+    "resolve_precision",
+]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,12 +35,13 @@ from zse_gui.engine.explain import (
 from zse_gui.engine.gallery import GalleryIndex, build_index
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
 from zse_gui.engine.retrieval import ProjectionCache, cosine_topk, order_desc, ranked_items
-from zse_gui.engine.types import Explanation, Faithfulness, PreparedImage, RetrievalResult, StrokeSketch
 from zse_gui.errors import CancelledError, ConfigError, GalleryError
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.factory import WeightsInfo, create_model
 from zse_gui.model.layers import CrossProjections, cosine_kernel
 from zse_gui.model.network import ZseSbir
+from zse_gui.results import Explanation, Faithfulness, PreparedImage, RetrievalResult, SearchStage
+from zse_gui.sketch import StrokeSketch, query_digest
 
 __all__ = ["Engine", "SketchQuery", "SketchInput"]
 
@@ -113,6 +114,7 @@ class Engine:
         self._info: WeightsInfo = info
         self.projections = ProjectionCache(projection_cache_size)
         self.rn_batch = max(1, int(rn_batch))
+        self._last_query: tuple[str, SketchQuery] | None = None  # (query_digest, encoded)
 
     @classmethod
     def from_name(
@@ -164,12 +166,18 @@ class Engine:
     ) -> SketchQuery:
         """Preprocess and encode a sketch (strokes, RGB array or file path).
 
+        The last sketch encoded is kept: encoding an equal sketch again (the same strokes while
+        the user looks at another result) returns it without running the model.
+
         Raises:
             InvalidSketchError: no strokes / no ink / unreadable. CancelledError: ``cancel()`` was True.
         """
         if isinstance(sketch, SketchQuery):
             self._check_query(sketch)
             return sketch
+        digest = query_digest(sketch)
+        if self._last_query is not None and self._last_query[0] == digest:
+            return self._last_query[1]
         prepared = prepare_sketch(sketch, self.config)
         _check(cancel, "encoding the sketch")
         with torch.inference_mode():
@@ -180,7 +188,9 @@ class Engine:
             assert out.ret_attn is not None
             ret_attn = out.ret_attn[0].float().cpu().numpy()  # [H, P]
         ret = ret / max(float(np.linalg.norm(ret)), 1e-12)
-        return SketchQuery(prepared, tokens, ret.astype(np.float32), ret_attn, proj, self._info.sha256)
+        query = SketchQuery(prepared, tokens, ret.astype(np.float32), ret_attn, proj, self._info.sha256)
+        self._last_query = (digest, query)
+        return query
 
     def encode_photo_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[B, 3, S, S] normalised photos -> ([B, C] float32 raw [Ret], [B, T, C] float16 tokens)."""
@@ -271,18 +281,16 @@ class Engine:
         indices: Sequence[int] | np.ndarray,
         use_cache: bool = True,
         cancel: Callable[[], bool] | None = None,
-        reuse_sketch_projections: bool = True,
     ) -> np.ndarray:
         """fp32 relation logits of the sketch against gallery items ``indices`` (in that order).
+
+        The sketch's CA projections come from the ``SketchQuery`` (computed once per sketch).
 
         Args:
             use_cache: take the photos' CA projections from (and put them into) the LRU; False
                 computes them per batch without storing them (for one-off exhaustive scoring).
+                Both give the same scores up to float rounding.
             cancel: polled between batches of ``rn_batch`` pairs.
-            reuse_sketch_projections: use the ``SketchQuery``'s cached projections; False
-                projects the sketch again for every pair. ``use_cache=False`` together with
-                this False is a cache-less implementation (benchmark baseline). All settings
-                give the same scores up to float rounding.
 
         Returns:
             [K] float32 logits; ``sigmoid`` gives the relation scores.
@@ -305,12 +313,8 @@ class Engine:
                     )
                 else:
                     pp = m.project_photo(ph)  # computed for this batch only
-                if reuse_sketch_projections:
-                    sp = CrossProjections(*(t.expand(k, -1, -1, -1) for t in q.projections))
-                    cross = m.forward_cross(sk, ph, sk_proj=sp, ph_proj=pp)
-                else:
-                    # What a cache-less implementation does: project the sketch for every pair too.
-                    cross = m.forward_cross(sk, ph, ph_proj=pp)
+                sp = CrossProjections(*(t.expand(k, -1, -1, -1) for t in q.projections))
+                cross = m.forward_cross(sk, ph, sk_proj=sp, ph_proj=pp)
                 logit, _ = self.relation(cross.sketch, cross.photo)
                 out[s : s + k] = logit.cpu().numpy()
         return out
@@ -322,9 +326,7 @@ class Engine:
         stage1_result: RetrievalResult,
         depth: int = 50,
         top_k: int | None = None,
-        use_cache: bool = True,
         cancel: Callable[[], bool] | None = None,
-        reuse_sketch_projections: bool = True,
     ) -> RetrievalResult:
         """Stage 2: re-score the first ``depth`` items of a stage-1 result with the RN.
 
@@ -341,14 +343,7 @@ class Engine:
         d = max(0, min(int(depth), len(items)))
         t0 = time.perf_counter()
         head = items[:d]
-        logits = self.rn_logits(
-            q,
-            gallery,
-            [it.index for it in head],
-            use_cache=use_cache,
-            cancel=cancel,
-            reuse_sketch_projections=reuse_sketch_projections,
-        )
+        logits = self.rn_logits(q, gallery, [it.index for it in head], cancel=cancel)
         timings["stage2"] = _ms(t0)
         order = order_desc(logits, np.asarray([it.index for it in head], np.int64))
         ranked = [head[i] for i in order]
@@ -359,6 +354,57 @@ class Engine:
         new = ranked_items(final_idx, ret_sc, gallery.paths, gallery.labels, s1, logits[order])
         return RetrievalResult(new[:n], "rerank", d, timings, len(gallery))
 
+    def search_stages(
+        self,
+        query_or_sketch: SketchInput | SketchQuery,
+        gallery: GalleryIndex,
+        top_k: int = 20,
+        rerank_depth: int = 50,
+        mode: str = "rerank",
+        cancel: Callable[[], bool] | None = None,
+    ) -> Iterator[SearchStage]:
+        """Rank the gallery for one sketch, yielding each stage's ranking as soon as it is ready.
+
+        In ``"rerank"`` mode with ``rerank_depth > 0`` this yields twice: the stage-1 ranking
+        ([Ret] cosine, ``mode="ret"``, at most ``top_k`` items, ``final=False``) and then the
+        re-ranked one (``mode="rerank"``, ``final=True``). Every other case (``"ret"``, ``"rn"``,
+        or depth 0) yields one final stage. ``search`` returns the final ranking; the app shows
+        each stage as it comes.
+
+        Args:
+            query_or_sketch: a ``SketchQuery`` or strokes / RGB array / image path.
+            gallery: an index built with this engine's model and weights.
+            top_k: items per ranking.
+            rerank_depth: K, stage-1 candidates re-scored by the RN (``mode="rerank"``).
+            mode: ``"rerank"`` (Ret shortlist + RN, the app's default), ``"ret"`` (the paper's
+                "Ours-Ret"), ``"rn"`` (exhaustive RN over the whole gallery, the paper's "Ours-RN").
+            cancel: polled between stages and RN batches; raises ``CancelledError``.
+
+        Raises:
+            ConfigError: unknown mode, or a negative ``top_k`` / ``rerank_depth``. GalleryError:
+            the gallery belongs to another model. InvalidSketchError, CancelledError.
+        """
+        if mode not in MODES:
+            raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
+        if int(top_k) < 1 or int(rerank_depth) < 0:
+            raise ConfigError(f"top_k must be >= 1 and rerank_depth >= 0, got {top_k} and {rerank_depth}")
+        timings: dict[str, float] = {}
+        q = self._query(query_or_sketch, cancel, timings)
+        _check(cancel, "stage 1")
+        if mode == "rn":
+            yield SearchStage(self._search_exhaustive(q, gallery, top_k, timings, cancel), final=True)
+            return
+        depth = int(rerank_depth) if mode == "rerank" else 0
+        s1 = self.search_stage1(q, gallery, top_k, candidates=max(int(top_k), depth))
+        timings.update(s1.timings_ms)
+        s1 = RetrievalResult(s1.items, "ret", 0, dict(timings), len(gallery))
+        shown = RetrievalResult(s1.items[:top_k], "ret", 0, dict(timings), len(gallery))
+        yield SearchStage(shown, final=depth == 0)
+        if depth == 0:
+            return
+        _check(cancel, "stage 2")
+        yield SearchStage(self.rerank(q, gallery, s1, depth=depth, top_k=top_k, cancel=cancel), final=True)
+
     def search(
         self,
         query_or_sketch: SketchInput | SketchQuery,
@@ -368,36 +414,11 @@ class Engine:
         mode: str = "rerank",
         cancel: Callable[[], bool] | None = None,
     ) -> RetrievalResult:
-        """Rank the gallery for one sketch.
-
-        Args:
-            query_or_sketch: a ``SketchQuery`` or strokes / RGB array / image path.
-            gallery: an index built with this engine's model and weights.
-            top_k: items returned.
-            rerank_depth: K, stage-1 candidates re-scored by the RN (``mode="rerank"``).
-            mode: ``"rerank"`` (Ret shortlist + RN, the app's default), ``"ret"`` (the paper's
-                "Ours-Ret"), ``"rn"`` (exhaustive RN over the whole gallery, the paper's "Ours-RN").
-            cancel: polled between stages and RN batches; raises ``CancelledError``.
-
-        Raises:
-            ConfigError: unknown mode. GalleryError: the gallery belongs to another model.
-            InvalidSketchError, CancelledError.
-        """
-        if mode not in MODES:
-            raise ConfigError(f"unknown search mode {mode!r}; use one of {', '.join(MODES)}")
-        timings: dict[str, float] = {}
-        q = self._query(query_or_sketch, cancel, timings)
-        _check(cancel, "stage 1")
-        if mode == "rn":
-            return self._search_exhaustive(q, gallery, top_k, timings, cancel)
-        cand = max(int(top_k), int(rerank_depth)) if mode == "rerank" else int(top_k)
-        s1 = self.search_stage1(q, gallery, top_k, candidates=cand)
-        timings.update(s1.timings_ms)
-        s1 = RetrievalResult(s1.items, s1.mode, 0, timings, s1.gallery_size)
-        if mode == "ret":
-            return RetrievalResult(s1.items[:top_k], "ret", 0, timings, len(gallery))
-        _check(cancel, "stage 2")
-        return self.rerank(q, gallery, s1, depth=rerank_depth, top_k=top_k, cancel=cancel)
+        """Rank the gallery for one sketch: the final ranking of ``search_stages`` (same arguments)."""
+        for stage in self.search_stages(query_or_sketch, gallery, top_k, rerank_depth, mode, cancel):
+            if stage.final:
+                return stage.result
+        raise AssertionError("search_stages ended without a final stage")  # pragma: no cover
 
     def _search_exhaustive(
         self,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zse_gui.engine.preprocess import ink_mask
-from zse_gui.engine.types import Correspondences, ImageFrame, Synthesis
+from zse_gui.results import Correspondences, ImageFrame, Synthesis
+from zse_gui.sketch import ink_mask
 
 __all__ = [
     "MASK_FILL",

@@ -22,14 +22,12 @@ import numpy as np
 from PIL import Image
 
 from zse_gui.data.imageio import read_image_rgb
-from zse_gui.data.sketch_raster import rasterize_strokes
-from zse_gui.engine.types import ImageFrame, PreparedImage, StrokeSketch
 from zse_gui.errors import ImageReadError, InvalidSketchError
+from zse_gui.results import ImageFrame, PreparedImage
+from zse_gui.sketch import INK_THRESHOLD, StrokeSketch, ink_mask, rasterize_sketch
 
 __all__ = [
-    "INK_THRESHOLD",
     "CROP_PADDING",
-    "ink_mask",
     "normalize",
     "prepare_photo",
     "prepare_sketch",
@@ -38,7 +36,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-INK_THRESHOLD = 300  # a pixel is ink when R + G + B <= this (released sketch loader)
 CROP_PADDING = 10  # pixels of padding around the ink bounding box
 
 
@@ -53,11 +50,6 @@ class PreprocessConfig(Protocol):
 
     @property
     def std(self) -> tuple[float, float, float]: ...
-
-
-def ink_mask(rgb: np.ndarray) -> np.ndarray:
-    """[H, W, 3] uint8 -> [H, W] bool, True where R + G + B <= ``INK_THRESHOLD``."""
-    return np.asarray(rgb.astype(np.int32).sum(axis=2) <= INK_THRESHOLD)
 
 
 def normalize(display: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
@@ -91,8 +83,7 @@ def _sketch_pixels(sketch: StrokeSketch | np.ndarray | str | Path) -> tuple[np.n
     if isinstance(sketch, StrokeSketch):
         if sketch.is_empty:
             raise InvalidSketchError("the sketch has no strokes; draw something first")
-        strokes = [(s.points, s.width) for s in sketch.strokes]
-        return rasterize_strokes(strokes, sketch.canvas_size), "<strokes>"
+        return rasterize_sketch(sketch), "<strokes>"
     if isinstance(sketch, (str, os.PathLike)):
         try:
             return read_image_rgb(sketch), str(sketch)

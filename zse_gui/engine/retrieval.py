@@ -14,8 +14,8 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 import torch
 
-from zse_gui.engine.types import RankedItem
 from zse_gui.model.layers import CrossProjections
+from zse_gui.results import RankedItem
 
 __all__ = [
     "ProjectionCache",

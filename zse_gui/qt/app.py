@@ -215,7 +215,7 @@ def run_app(argv: list[str]) -> int:
     )
     gallery = gallery or default_gallery()
     if gallery:
-        parts.controller.gallery_request = gallery
+        parts.controller.state.gallery_request = gallery
     else:
         parts.window.set_results_message("No gallery is open: File > Open gallery folder… (Ctrl+G).")
     parts.controller.load_model(name, weights)

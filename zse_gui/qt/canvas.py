@@ -14,8 +14,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from zse_gui.engine.types import Stroke, StrokeSketch
 from zse_gui.qt.strokes import SketchImage, StrokeDocument, smooth_points, stroke_hits
+from zse_gui.sketch import Stroke, StrokeSketch
 
 __all__ = ["SketchCanvas"]
 

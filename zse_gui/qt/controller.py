@@ -1,7 +1,13 @@
 """The controller: wires the main window's intents to worker jobs and results back to its setters.
 
-All application state lives here (settings, the loaded model and gallery, the shown ranking and
-explanation); the view only renders, the worker only computes. Handlers are ``_on_<source>_<event>``.
+All application state lives in one ``AppState`` (the loaded model and gallery, the canvas, the
+shown ranking and explanation) plus the settings; the view only renders, the worker only computes.
+Handlers are ``_on_<source>_<event>``.
+
+Staleness is ruled out by construction: every job is stamped with the ``Revision`` (sketch
+content, gallery and model generation) it was asked for, and a result reaches the view only while
+its stamp is the current revision. When the sketch changes, what is on screen is marked stale
+(dimmed, "updating") until results for the new sketch arrive; a blank canvas shows nothing.
 """
 
 from __future__ import annotations
@@ -10,26 +16,14 @@ import html
 import logging
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QTimer
 
-from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
 from zse_gui.errors import ZseError
 from zse_gui.qt.controller_files import FilesMixin, corr_from_settings
 from zse_gui.qt.debounce import AdaptiveDelay
-from zse_gui.qt.jobs import (
-    ExplainPayload,
-    GalleryInfo,
-    ModelInfo,
-    SearchParams,
-    class_seen,
-    explain_job,
-    index_job,
-    load_model_job,
-    search_job,
-)
+from zse_gui.qt.jobs import SearchParams, explain_job, index_job, load_model_job, search_job
+from zse_gui.qt.protocols import MainView
 from zse_gui.qt.render import (
     ViewState,
     explanation_header,
@@ -41,13 +35,15 @@ from zse_gui.qt.render import (
 )
 from zse_gui.qt.session import write_autosave
 from zse_gui.qt.settings import AppSettings, save_settings
-from zse_gui.qt.sketch_io import compose_query
+from zse_gui.qt.state import AppState, ExplainPayload, GalleryInfo, ModelInfo, Stamped, class_seen
 from zse_gui.qt.strokes import SketchImage
 from zse_gui.qt.worker import JobResult, Worker
+from zse_gui.results import RankedItem, RetrievalResult
+from zse_gui.sketch import StrokeSketch, sketch_query
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.synthesis import synthesis_layout
 
-__all__ = ["Controller", "latency_text", "gallery_classes_text", "UNTRAINED_BANNER"]
+__all__ = ["Controller", "latency_text", "gallery_classes_text", "skipped_files_text", "UNTRAINED_BANNER"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +52,8 @@ UNTRAINED_BANNER = (
     "explanations are meaningless. Pick a checkpoint with <i>Model &gt; Open checkpoint…</i> (Ctrl+M) "
     "and a photo folder with <i>File &gt; Open gallery folder…</i> (Ctrl+G)."
 )
+STALE_RESULTS = "Updating for the new sketch…"
+EMPTY_CANVAS = "Draw a sketch to search the gallery."
 
 
 def latency_text(result: RetrievalResult, reranking: bool) -> str:
@@ -93,6 +91,17 @@ def gallery_classes_text(gallery: GalleryInfo | None, model: ModelInfo | None) -
     return "\n".join(lines)
 
 
+def skipped_files_text(gallery: GalleryInfo | None) -> str:
+    """Every gallery file that could not be indexed, with the reason."""
+    if gallery is None:
+        return "No gallery is open."
+    if not gallery.skipped:
+        return f"Every image file in {gallery.folder} was indexed; none was skipped."
+    lines = [f"{len(gallery.skipped)} files in {gallery.folder} could not be indexed:", ""]
+    lines += [f"{path}\n    {reason}" for path, reason in gallery.skipped]
+    return "\n".join(lines)
+
+
 class Controller(FilesMixin, QObject):
     """Owns the app state; one per main window.
 
@@ -106,7 +115,7 @@ class Controller(FilesMixin, QObject):
 
     def __init__(
         self,
-        view: Any,
+        view: MainView,
         worker: Worker,
         settings: AppSettings,
         config_folder: Path | None = None,
@@ -118,23 +127,10 @@ class Controller(FilesMixin, QObject):
         self.settings = settings
         self.config_folder = config_folder
         self.persist = persist
-        self.model: ModelInfo | None = None
+        self.state = AppState()
         self.bundled: list[str] = []  # names of models with weights in models/ (set by the app)
-        self.model_request: tuple[str, str] = ("", "")  # (name, weights) of the loaded model
-        self._loading: tuple[str, str] = ("", "")
-        self._device_before: str | None = None
-        self.gallery: GalleryInfo | None = None
-        self.gallery_request = ""
-        self.sketch = StrokeSketch(strokes=(), canvas_size=(512, 512))
-        self.background: np.ndarray | None = None
-        self._drawing_file: tuple[str, int] | None = None  # (QuickDraw file, drawing index) on the canvas
-        self.sketch_source = "<strokes>"
-        self.result: RetrievalResult | None = None
-        self.explained: ExplainPayload | None = None
         self.view_state = ViewState(correspondence=corr_from_settings(settings))
         self.delay = AdaptiveDelay()
-        self._pending_select: int | None = None
-        self._expected_sha = ""
         self._shut_down = False
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
@@ -169,56 +165,57 @@ class Controller(FilesMixin, QObject):
         v.device_requested.connect(self._on_view_device_requested)
         v.load_report_requested.connect(self._on_view_load_report_requested)
         v.gallery_classes_requested.connect(self._on_view_gallery_classes_requested)
+        v.skipped_files_requested.connect(self._on_view_skipped_files_requested)
         v.closing.connect(self._on_view_closing)
         self.worker.result.connect(self._on_worker_result)
 
     # ================================================================== public API
     def load_model(self, name: str, weights: str) -> None:
         """Load a model on the current device; the gallery is re-indexed with it when done."""
-        self._loading = (name, weights)
+        self.state.loading = (name, weights)
+        # searches and explanations in flight belong to the model being replaced
+        self.worker.cancel("search")
+        self.worker.cancel("explain")
         self.view.set_status(f"Loading {name} {weights or '(random init)'}…")
         self.view.set_model_label(f"{name}: loading…")
         self.worker.submit(load_model_job(name, weights or None, self.settings.device))
 
     def open_gallery(self, folder: str) -> None:
         """Index a gallery folder (after the model loads, if one is loading)."""
-        self.gallery_request = folder
+        st = self.state
+        st.gallery_request = folder
         self._save_settings(replace(self.settings, gallery=folder))
-        if self.model is None:
+        if st.model is None or st.loading != ("", ""):
             self.view.set_results_message(f"The gallery {folder} opens once a model is loaded.")
             return
-        self.gallery = None
-        self.view.set_results(None, None)
+        st.gallery = None
+        st.next_gallery()  # results of the previous gallery are of no use now
+        self._clear_results()
         self.view.set_results_message(f"Indexing {folder}…")
         self.view.set_progress(0, 0, "indexing…")
-        self.worker.submit(index_job(folder))
+        st.asked["index"] = st.revision
+        self.worker.submit(index_job(folder, st.revision))
 
     def search(self, force: bool = False) -> int | None:
         """Rank the gallery for the current canvas; returns the job generation (None = not run)."""
         self.timer.stop()
-        query = compose_query(self.sketch, self.background)
+        st = self.state
+        query = sketch_query(st.sketch, st.background)
         if query is None:
-            self.worker.cancel("search")
-            self.worker.cancel("explain")
-            self.result = None
-            self.explained = None
-            self.view.set_results(None, None)
-            self.view.clear_explanation()
-            self.view.set_actions_enabled(False)
-            self.view.set_results_message("Draw a sketch to search the gallery.")
-            self.view.set_latency("")
+            self._show_blank()
             return None
-        if self.model is None or self.gallery is None:
-            if self.model is None:
-                what = "a model"
-            elif self.gallery_request:
+        if st.model is None or st.gallery is None or st.loading != ("", ""):
+            if st.model is None or st.loading != ("", ""):
+                what = "the model to load" if st.loading != ("", "") else "a model"
+            elif st.gallery_request:
                 what = "the gallery to finish indexing"
             else:
                 what = "a gallery (File > Open gallery folder…, Ctrl+G)"
             self.view.set_results_message(f"Waiting for {what}.")
             return None
         params = SearchParams(self.settings.top_k, self.settings.rerank_depth)
-        return self.worker.submit(search_job(query, params), force=force)
+        self.state.asked["search"] = st.revision
+        return self.worker.submit(search_job(query, params, st.revision), force=force)
 
     def shutdown(self) -> None:
         """Stop the worker (cancelling its jobs), save settings and strokes. Safe to call twice."""
@@ -234,15 +231,46 @@ class Controller(FilesMixin, QObject):
                 save_settings(self.settings, self.config_folder)
             except OSError as exc:  # a read-only or full disk must not turn closing into a crash
                 log.warning("cannot save settings: %s", exc)
-            write_autosave(self.sketch, self.config_folder)
+            write_autosave(self.state.sketch, self.config_folder)
 
     # ================================================================== drawing
     def _on_view_strokes_changed(self, sketch: StrokeSketch) -> None:
-        self.sketch = sketch
+        self.state.with_sketch(sketch)
+        self._on_sketch_changed()
         # throttle, not a restarting debounce: while the pen keeps moving, a query still goes
         # out every delay_ms with the newest strokes (read when the timer fires)
-        if self.settings.live and not self.timer.isActive():
+        if self.settings.live and self.state.revision.sketch and not self.timer.isActive():
             self.timer.start(self.delay.delay_ms)
+
+    def _on_sketch_changed(self) -> None:
+        """Whatever changed the canvas: a blank canvas shows nothing, otherwise what is shown for
+        another sketch is marked stale until results for this one arrive."""
+        if not self.state.revision.sketch:
+            self._show_blank()
+            return
+        self._refresh_staleness()
+
+    def _show_blank(self) -> None:
+        self.timer.stop()
+        self.worker.cancel("search")
+        self.worker.cancel("explain")
+        self._clear_results()
+        self.view.set_results_message(EMPTY_CANVAS)
+        self.view.set_latency("")
+
+    def _refresh_staleness(self) -> None:
+        st = self.state
+        if st.shown is not None:
+            current = st.shown.revision == st.revision
+            self.view.set_results_stale(not current)
+            self.view.set_results_message("" if current else STALE_RESULTS)
+            self.view.set_actions_enabled(current and bool(st.shown.value.items))
+        if st.explained is not None:
+            self.view.set_explanation_stale(st.explained.revision != st.revision)
+        elif self.state.asked.get("explain") != st.revision:
+            self.view.clear_explanation()  # an "Explaining…" header of a withdrawn request
+        if self.state.asked.get("explain") != st.revision:
+            self.worker.cancel("explain")
 
     def _on_view_sketch_edited(self) -> None:
         if self.persist:
@@ -251,11 +279,11 @@ class Controller(FilesMixin, QObject):
     def _on_view_sketch_image_changed(self, image: SketchImage | None) -> None:
         # Clear removes the image with the strokes; undo / redo bring it back or take it away.
         rgb = image.rgb if image is not None else None
-        if rgb is self.background:
+        if rgb is self.state.background:
             return
-        self.background = rgb
-        self.sketch_source = image.source if image is not None else "<strokes>"
-        self.sketch = self.view.current_sketch()  # the same edit changed the strokes too
+        self.state.with_background(rgb, image.source if image is not None else "")
+        self.state.with_sketch(self.view.current_sketch())  # the same edit changed the strokes too
+        self._on_sketch_changed()
         self.search()
 
     def _on_view_pen_changed(self, width: float, smoothing: bool) -> None:
@@ -286,58 +314,60 @@ class Controller(FilesMixin, QObject):
             handler(res)
 
     def _on_model_result(self, res: JobResult) -> None:
+        st = self.state
         if res.stage == "error":
-            if self._device_before is not None:
+            st.loading = ("", "")  # the previous model (if any) still runs
+            if st.device_before is not None:
                 # the new device did not work: the old model still runs on the old one
-                self._save_settings(replace(self.settings, device=self._device_before))
+                self._save_settings(replace(self.settings, device=st.device_before))
                 self.view.set_settings(self.settings)
-                self._device_before = None
-            label = f"{self.model.name} · {self.model.device}" if self.model else "no model"
+                st.device_before = None
+            label = f"{st.model.name} · {st.model.device}" if st.model else "no model"
             self.view.set_model_label(label)
             self.view.show_error("Cannot load the model", res.error)
-            if self.model is None:
+            if st.model is None:
                 self.view.set_banner("<b>No model is loaded.</b> Pick one in the <i>Model</i> menu.")
             return
         if res.stage != "done":
             return
         info: ModelInfo = res.payload
-        self.model = info
-        self.model_request = self._loading
-        self._device_before = None
-        self._save_settings(replace(self.settings, model=self._loading[0], weights=self._loading[1]))
-        if info.report and self._loading[1] not in ("", "default"):
+        st.model = info
+        st.model_request, st.loading = st.loading, ("", "")
+        st.device_before = None
+        st.next_model()
+        # the gallery index belongs to the old weights: it is re-opened below
+        folder = st.gallery_request or (st.gallery.folder if st.gallery else "")
+        st.gallery = None
+        self._save_settings(replace(self.settings, model=st.model_request[0], weights=st.model_request[1]))
+        if info.report and st.model_request[1] not in ("", "default"):
             # a checkpoint the user picked: show what the load did, key by key
             self.view.show_text("Load report", f"{info.report}\n\nsha256 {info.sha256}")
         self.view.set_model_label(f"{info.name} · {info.device}", f"{info.source}\nsha256 {info.sha256}")
         if info.trained:
             self.view.set_banner("")
         else:
-            what = (
-                "No trained model is loaded."
-                if self.bundled
-                else "No trained model is bundled with this copy."
-            )
+            what = "No trained model is loaded." if self.bundled else "No trained model is bundled here."
             self.view.set_banner(UNTRAINED_BANNER.format(what=what, name=html.escape(info.name)))
         self.view.set_heads(info.ca_heads, info.sa_heads)
         self.view.set_status(f"Loaded {info.name} ({info.source}) in {res.elapsed_ms / 1000:.1f} s", 8000)
-        if self._expected_sha and info.sha256 != self._expected_sha:
+        if st.expected_sha and info.sha256 != st.expected_sha:
             self.view.show_error(
                 "Different weights",
-                f"The session was saved with weights sha256 {self._expected_sha[:16]}…, but the loaded "
+                f"The session was saved with weights sha256 {st.expected_sha[:16]}…, but the loaded "
                 f"weights have {info.sha256[:16]}…; results may differ from the saved ones.",
             )
-        self._expected_sha = ""
-        self.worker.forget("search")
-        self.worker.forget("explain")
+        st.expected_sha = ""
         self._clear_results()
-        # an index belongs to the weights that built it: re-open the gallery with the new model
-        folder = self.gallery_request or (self.gallery.folder if self.gallery else "")
         if folder:
             self.open_gallery(folder)
 
     def _on_index_result(self, res: JobResult) -> None:
         if self._track_progress(res, "indexing"):
             return
+        st = self.state
+        asked = st.asked.get("index")
+        if asked is None or not asked.same_gallery(st.revision):
+            return  # a newer gallery or model was asked for since (the sketch may change meanwhile)
         if res.stage == "cancelled":
             self.view.set_status("Indexing cancelled; the images encoded so far are cached.", 8000)
             self.view.set_results_message("Indexing was cancelled. Open the gallery again to finish it.")
@@ -348,15 +378,18 @@ class Controller(FilesMixin, QObject):
             return
         if res.stage != "done":
             return
-        info: GalleryInfo = res.payload
-        self.gallery = info
-        self.gallery_request = ""
+        stamped: Stamped[GalleryInfo] = res.payload
+        if not stamped.revision.same_gallery(st.revision):
+            return
+        info = stamped.value
+        st.gallery = info
+        st.gallery_request = ""
         text = f"Gallery {info.folder}: {info.size} images, {len(info.labels)} classes"
         text += f" ({info.encoded} encoded, {info.reused} from cache)"
         if info.skipped:
-            text += f", {len(info.skipped)} unreadable files skipped"
-        if self.model is not None and self.model.seen_classes is not None and info.labels:
-            unseen = [lb for lb in info.labels if not class_seen(lb, self.model.seen_classes)]
+            text += f", {len(info.skipped)} unreadable files skipped (Gallery > Skipped files)"
+        if st.model is not None and st.model.seen_classes is not None and info.labels:
+            unseen = [lb for lb in info.labels if not class_seen(lb, st.model.seen_classes)]
             text += f"; {len(unseen)} of {len(info.labels)} classes unseen in training (zero-shot)"
         self.view.set_status(text)
         self.view.set_results_message("")
@@ -364,75 +397,96 @@ class Controller(FilesMixin, QObject):
         self.search()
 
     def _on_search_result(self, res: JobResult) -> None:
+        st = self.state
         if res.stage == "error":
-            soft = res.error_type == "InvalidSketchError"
-            self.view.set_results_message(("Sketch: " if soft else "Search failed: ") + res.error)
+            if self.state.asked.get("search") == st.revision:
+                soft = res.error_type == "InvalidSketchError"
+                self.view.set_results_message(("Sketch: " if soft else "Search failed: ") + res.error)
             return
         if res.stage not in ("partial", "done"):
             return
-        result: RetrievalResult = res.payload
-        if res.stage == "partial" or result.mode == "ret":
+        stamped: Stamped[RetrievalResult] = res.payload
+        if stamped.revision != st.revision:
+            return  # computed for another sketch, gallery or model
+        result = stamped.value
+        reranking = res.stage == "partial"
+        if reranking or result.mode == "ret":
             # the debounce follows what the user waits for before seeing anything: stage 1
             self.delay.observe(res.elapsed_ms)
-        self.result = result
-        reranking = res.stage == "partial"
-        self.view.set_results(result, self.model.seen_classes if self.model else None)
+        st.shown, st.shown_final = stamped, not reranking
+        self.view.set_results(result, st.model.seen_classes if st.model else None)
         self.view.set_results_message("" if result.items else "The gallery is empty.")
         self.view.set_latency(latency_text(result, reranking))
         self.view.set_actions_enabled(bool(result.items))
-        if reranking:
-            return
-        self._after_final_results(result)
+        if not reranking:
+            self._after_final_results(result)
 
     def _after_final_results(self, result: RetrievalResult) -> None:
         """Explain the selected result again for the new sketch (or select one)."""
         if not result.items:
+            self.state.explained = None
             self.view.clear_explanation()
             return
-        if self._pending_select is not None:
-            rows = [k for k, it in enumerate(result.items) if it.index == self._pending_select]
-            self._pending_select = None
+        pending = self.state.pending_select
+        if pending is not None:
+            self.state.pending_select = None
+            rows = [k for k, it in enumerate(result.items) if it.index == pending]
             if rows:
                 self.view.select_result(rows[0])
                 return
         selected = self.view.selected_result()
-        if selected is None:
+        current = None if selected is None else self._current_item(selected.index)
+        if current is None:
             self.view.select_result(0)  # emits result_selected -> explain
-            return
-        current = next((it for it in result.items if it.index == selected.index), None)
-        if current is not None:
+        else:
             self._request_explanation(current)
 
+    def _current_item(self, index: int) -> RankedItem | None:
+        """The item with gallery index ``index`` in the current ranking, if it is there."""
+        result = self.state.result
+        return next((it for it in result.items if it.index == index), None) if result else None
+
     def _on_view_result_selected(self, item: RankedItem) -> None:
-        self._request_explanation(item)
+        current = self._current_item(item.index)
+        if current is not None:  # a tile of a stale grid explains nothing
+            self._request_explanation(current)
 
     def _request_explanation(self, item: RankedItem) -> None:
-        query = compose_query(self.sketch, self.background)
-        if query is None or self.gallery is None:
+        st = self.state
+        query = sketch_query(st.sketch, st.background)
+        if query is None or st.gallery is None:
             return
-        self.view.set_explanation_header(
-            f"Explaining #{item.final_rank + 1} {html.escape(item.label or '')}…"
-        )
-        job = explain_job(query, item, self.settings.faithfulness_top)
-        self.worker.submit(job)
+        if st.explained is None:
+            self.view.set_explanation_header(
+                f"Explaining #{item.final_rank + 1} {html.escape(item.label or '')}…"
+            )
+        self.state.asked["explain"] = st.revision
+        self.worker.submit(explain_job(query, item, self.settings.faithfulness_top, st.revision))
 
     def _on_explain_result(self, res: JobResult) -> None:
+        st = self.state
         if res.stage == "error":
-            self.view.set_explanation_header(f"Cannot explain this result: {html.escape(res.error)}")
+            if self.state.asked.get("explain") == st.revision:
+                self.view.set_explanation_header(f"Cannot explain this result: {html.escape(res.error)}")
             return
         if res.stage != "done":
             return
-        self.explained = res.payload
+        payload: ExplainPayload = res.payload
+        current = self._current_item(payload.item.index)
+        if payload.revision != st.revision or current is None:
+            return  # for another sketch, or for a photo no longer among the results
+        st.explained = replace(payload, item=current)
         self.view_state = replace(self.view_state, highlight=None)
+        self.view.set_explanation_stale(False)
         self._render_all()
 
     # ================================================================== explanation views
     def _render_all(self) -> None:
-        if self.explained is None:
+        if self.state.explained is None:
             return
-        e = self.explained.explanation
+        e = self.state.explained.explanation
         try:
-            self.view.set_explanation_header(explanation_header(self.explained.item, e))
+            self.view.set_explanation_header(explanation_header(self.state.explained.item, e))
             self._render_correspondences()
             rv = render_attention_view(e, self.view_state)
             self.view.set_attention_view(rv.image, rv.layout, rv.info)
@@ -444,10 +498,10 @@ class Controller(FilesMixin, QObject):
             self.view.show_error("Cannot draw the explanation", str(exc))
 
     def _render_correspondences(self) -> None:
-        if self.explained is None:
+        if self.state.explained is None:
             return
         try:
-            rv = render_correspondence_view(self.explained.explanation, self.view_state)
+            rv = render_correspondence_view(self.state.explained.explanation, self.view_state)
         except ZseError as exc:
             self.view.set_correspondence_info(html.escape(str(exc)))
             return
@@ -478,21 +532,21 @@ class Controller(FilesMixin, QObject):
     def _on_view_attention_options_changed(self, opts: tuple[int | None, str, float]) -> None:
         head, background, keep = opts
         self.view_state = replace(self.view_state, attention_head=head, background=background, keep_mass=keep)
-        if self.explained is not None:
-            rv = render_attention_view(self.explained.explanation, self.view_state)
+        if self.state.explained is not None:
+            rv = render_attention_view(self.state.explained.explanation, self.view_state)
             self.view.set_attention_view(rv.image, rv.layout, rv.info)
 
     def _on_view_synthesis_options_changed(self, opts: tuple[bool, float]) -> None:
         grid, overlay = opts
         self.view_state = replace(self.view_state, synthesis_grid=grid, sketch_overlay=overlay)
-        if self.explained is not None:
-            rv = render_synthesis_view(self.explained.explanation, self.view_state)
+        if self.state.explained is not None:
+            rv = render_synthesis_view(self.state.explained.explanation, self.view_state)
             self.view.set_synthesis_view(rv.image, rv.layout, rv.info)
 
     def _on_view_synthesis_cell_pointed(self, panel: str, patch: int) -> None:
-        if self.explained is None:
+        if self.state.explained is None:
             return
-        e = self.explained.explanation
+        e = self.state.explained.explanation
         boxes, info = synthesis_pointer(e, synthesis_layout(e), panel, patch)
         self.view.set_synthesis_pointer(boxes, info)
 
@@ -514,25 +568,30 @@ class Controller(FilesMixin, QObject):
     def _on_view_device_requested(self, device: str) -> None:
         if device == self.settings.device:
             return
-        self._device_before = self.settings.device
+        st = self.state
+        st.device_before = self.settings.device
         self._save_settings(replace(self.settings, device=device))
-        name, weights = self.model_request if self.model_request[0] else self._loading
+        name, weights = st.model_request if st.model_request[0] else st.loading
         if name:
             self.load_model(name, weights)
 
     def _on_view_load_report_requested(self) -> None:
-        if self.model is None:
+        model = self.state.model
+        if model is None:
             self.view.show_text("Load report", "No model is loaded.")
             return
-        text = self.model.report or f"{self.model.name}: random initialisation, no weight file was loaded."
-        self.view.show_text("Load report", f"{text}\n\nsha256 {self.model.sha256}")
+        text = model.report or f"{model.name}: random initialisation, no weight file was loaded."
+        self.view.show_text("Load report", f"{text}\n\nsha256 {model.sha256}")
 
     def _on_view_gallery_classes_requested(self) -> None:
-        self.view.show_text("Gallery classes", gallery_classes_text(self.gallery, self.model))
+        self.view.show_text("Gallery classes", gallery_classes_text(self.state.gallery, self.state.model))
+
+    def _on_view_skipped_files_requested(self) -> None:
+        self.view.show_text("Skipped gallery files", skipped_files_text(self.state.gallery))
 
     def _clear_results(self) -> None:
-        self.result = None
-        self.explained = None
+        self.state.shown = None
+        self.state.explained = None
         self.view.set_results(None, None)
         self.view.clear_explanation()
         self.view.set_actions_enabled(False)

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
+from zse_gui.data.sketch_files import load_sketch_file
 from zse_gui.errors import ZseError
 from zse_gui.qt import exporting
-from zse_gui.qt.jobs import ExplainPayload, GalleryInfo, ModelInfo
+from zse_gui.qt.protocols import MainView
 from zse_gui.qt.render import ViewState
 from zse_gui.qt.session import Session, load_session, save_session
 from zse_gui.qt.settings import AppSettings
-from zse_gui.qt.sketch_io import compose_query, load_any_sketch
+from zse_gui.qt.state import AppState
 from zse_gui.qt.strokes import SketchImage
 from zse_gui.qt.worker import JobResult, Worker
+from zse_gui.results import RankedItem
+from zse_gui.sketch import sketch_query
 from zse_gui.viz.correspondence import CorrespondenceSettings
 
 if TYPE_CHECKING:
@@ -45,46 +47,38 @@ def corr_from_settings(s: AppSettings) -> CorrespondenceSettings:
 class FilesMixin:
     """Sketch files, sessions and exports for ``Controller``."""
 
-    # state owned by Controller
-    view: Any
+    # owned by Controller
+    view: MainView
     worker: Worker
     settings: AppSettings
-    model: ModelInfo | None
-    model_request: tuple[str, str]
-    gallery: GalleryInfo | None
-    gallery_request: str
-    sketch: StrokeSketch
-    background: np.ndarray | None
-    sketch_source: str
-    result: RetrievalResult | None
-    explained: ExplainPayload | None
+    state: AppState
     view_state: ViewState
-    _pending_select: int | None
-    _expected_sha: str
-    _drawing_file: tuple[str, int] | None
     load_model: Callable[[str, str], None]
     open_gallery: Callable[[str], None]
     search: Callable[..., int | None]
+    _on_sketch_changed: Callable[[], None]
 
     def _on_view_sketch_open_requested(self, path: str) -> None:
         self._open_sketch(path, 0)
 
     def _on_view_next_drawing_requested(self) -> None:
-        if self._drawing_file is not None:
-            path, index = self._drawing_file
+        if self.state.drawing_file is not None:
+            path, index = self.state.drawing_file
             self._open_sketch(path, index + 1)
 
     def _open_sketch(self, path: str, drawing: int) -> None:
+        st = self.state
         try:
-            loaded = load_any_sketch(path, self.sketch.canvas_size, self.settings.pen_width, drawing)
+            loaded = load_sketch_file(path, st.sketch.canvas_size, self.settings.pen_width, drawing)
         except ZseError as exc:
             self.view.show_error("Cannot open sketch", str(exc))
             return
-        self.background = loaded.background
-        self.sketch_source = loaded.source
+        # the canvas emits sketch_image_changed and strokes_changed, which update the state
         self.view.set_sketch(loaded.sketch, _image(loaded.background, loaded.source))
-        self.sketch = loaded.sketch
-        self._drawing_file = (path, loaded.drawing) if loaded.drawing is not None else None
+        st.with_background(loaded.background, loaded.source)
+        st.with_sketch(loaded.sketch)
+        self._on_sketch_changed()
+        st.drawing_file = (path, loaded.drawing) if loaded.drawing is not None else None
         self.view.set_next_drawing_enabled(loaded.has_next)
         which = f" drawing {loaded.drawing + 1}" if loaded.drawing is not None else ""
         label = f" ({loaded.label})" if loaded.label else ""
@@ -94,16 +88,17 @@ class FilesMixin:
 
     def session(self) -> Session:
         """The current session (for saving)."""
+        st = self.state
         selected = self.view.selected_result()
         return Session(
-            sketch=self.sketch,
-            model=self.model_request[0],
-            weights=self.model_request[1],
-            weights_sha256=self.model.sha256 if self.model else "",
-            gallery=self.gallery.folder if self.gallery else self.gallery_request,
+            sketch=st.sketch,
+            model=st.model_request[0],
+            weights=st.model_request[1],
+            weights_sha256=st.model.sha256 if st.model else "",
+            gallery=st.gallery.folder if st.gallery else st.gallery_request,
             settings=self.settings,
             selected=selected.index if selected is not None else None,
-            sketch_image=self.sketch_source if self.background is not None else "",
+            sketch_image=st.sketch_source if st.background is not None else "",
         )
 
     def _on_view_session_save_requested(self, path: str) -> None:
@@ -120,61 +115,60 @@ class FilesMixin:
         except ZseError as exc:
             self.view.show_error("Cannot open the session", str(exc))
             return
+        st = self.state
         self.settings = s.settings
         self.view_state = ViewState(correspondence=corr_from_settings(s.settings))
         self.view.set_settings(s.settings)
-        self.background = None
+        background, source = None, ""
         if s.sketch_image:
             try:
-                loaded = load_any_sketch(s.sketch_image, s.sketch.canvas_size, s.settings.pen_width)
-                self.background, self.sketch_source = loaded.background, loaded.source
+                loaded = load_sketch_file(s.sketch_image, s.sketch.canvas_size, s.settings.pen_width)
+                background, source = loaded.background, loaded.source
             except ZseError as exc:
                 # the strokes still open; only the image under them is gone
                 self.view.show_error("Sketch image missing", f"{exc}; opening the strokes without it.")
-        self.view.set_sketch(s.sketch, _image(self.background, self.sketch_source))
-        self.sketch = s.sketch
-        self._drawing_file = None
+        self.view.set_sketch(s.sketch, _image(background, source))
+        st.with_background(background, source)
+        st.with_sketch(s.sketch)
+        self._on_sketch_changed()
+        st.drawing_file = None
         self.view.set_next_drawing_enabled(False)
-        self._pending_select = s.selected
-        same_model = self.model is not None and (s.model, s.weights) == self.model_request
+        st.pending_select = s.selected
+        same_model = st.model is not None and (s.model, s.weights) == st.model_request
         if s.model and not same_model:
-            self._expected_sha = s.weights_sha256
+            st.expected_sha = s.weights_sha256
             if s.gallery:
-                self.gallery_request = s.gallery
+                st.gallery_request = s.gallery
             self.load_model(s.model, s.weights)
-        elif s.gallery and (self.gallery is None or self.gallery.folder != s.gallery):
+        elif s.gallery and (st.gallery is None or st.gallery.folder != s.gallery):
             self.open_gallery(s.gallery)
         else:
             self.search(force=True)
         self.view.set_status(f"Session {Path(path).name} opened", 5000)
 
     def _on_view_export_requested(self, path: str) -> None:
-        if self.explained is None:
+        explained = self.state.explained
+        if explained is None or explained.revision != self.state.revision:
             self.view.show_error(
                 "Nothing to export", "Select a result first; its explanation is what is exported."
             )
             return
         job = exporting.export_job(
-            self.explained,
-            path,
-            self.view_state,
-            self.settings.export_formats,
-            self._provenance(self.explained.item),
+            explained, path, self.view_state, self.settings.export_formats, self._provenance(explained.item)
         )
         self.view.set_status(f"Exporting to {path}…")
         self.worker.submit(job)
 
     def _on_view_report_requested(self, path: str) -> None:
-        query = compose_query(self.sketch, self.background)
-        if self.result is None or query is None:
+        query = sketch_query(self.state.sketch, self.state.background)
+        result = self.state.result
+        if result is None or query is None:
             self.view.show_error("Nothing to report", "Draw a sketch and get results first.")
             return
-        items = self.result.items
-        provs = [self._provenance(it) for it in items]
-        job = exporting.report_job(
-            query, self.result, path, self.view_state, self.settings.faithfulness_top, provs
-        )
-        self.view.set_progress(0, len(items), "report…")
+        provs = [self._provenance(it) for it in result.items]
+        faith = self.settings.faithfulness_top
+        job = exporting.report_job(query, result, path, self.view_state, faith, provs)
+        self.view.set_progress(0, len(result.items), "report…")
         self.worker.submit(job)
 
     def _track_progress(self, res: JobResult, what: str) -> bool:
@@ -200,12 +194,13 @@ class FilesMixin:
             )
 
     def _provenance(self, item: RankedItem) -> exporting.Provenance:
+        st = self.state
         return exporting.Provenance(
-            model=self.model.name if self.model else "",
-            weights_sha256=self.model.sha256 if self.model else "",
-            weights_source=self.model.source if self.model else "",
-            sketch_source=self.sketch_source if self.background is not None else "<strokes>",
-            strokes=self.sketch,
+            model=st.model.name if st.model else "",
+            weights_sha256=st.model.sha256 if st.model else "",
+            weights_source=st.model.source if st.model else "",
+            sketch_source=st.sketch_source if st.background is not None else "<strokes>",
+            strokes=st.sketch,
             photo_path=item.path,
             photo_label=item.label,
             rank=item.final_rank,

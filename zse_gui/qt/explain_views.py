@@ -279,6 +279,9 @@ class KernelTab(_RenderedTab):
     """The relation network's anchor-by-anchor cosine kernel as a heat map."""
 
 
+STALE_NOTE = "<span style='color:#b3261e'><b>Previous sketch</b> (updating…)</span> "
+
+
 class ExplanationPanel(QWidget):
     """A header line and the four explanation tabs."""
 
@@ -287,6 +290,8 @@ class ExplanationPanel(QWidget):
         self.header = _info_label(self)
         self.header.setObjectName("explanationHeader")
         self.header.setText(NO_RESULT)
+        self._header_html = NO_RESULT
+        self.stale = False
         self.tabs = QTabWidget(self)
         self.correspondences = CorrespondenceTab(self)
         self.attention = AttentionTab(self)
@@ -302,10 +307,19 @@ class ExplanationPanel(QWidget):
         lay.addWidget(self.tabs, 1)
 
     def set_header(self, html: str) -> None:
-        self.header.setText(html)
+        self._header_html = html
+        self.header.setText(STALE_NOTE + html if self.stale else html)
+
+    def set_stale(self, stale: bool) -> None:
+        """Mark what is shown as belonging to an earlier sketch (dimmed, not clickable) or current."""
+        self.stale = stale
+        self.tabs.setEnabled(not stale)
+        self.header.setText(STALE_NOTE + self._header_html if stale else self._header_html)
 
     def clear(self, placeholder: str = NO_RESULT) -> None:
         """Empty every tab (the sketch changed or the result list did)."""
-        self.header.setText(placeholder)
+        self.stale = False
+        self.tabs.setEnabled(True)
+        self.set_header(placeholder)
         for tab in (self.correspondences, self.attention, self.synthesis, self.kernel):
             tab.clear(placeholder)

@@ -10,18 +10,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from zse_gui.engine.types import RetrievalResult
-from zse_gui.qt.jobs import (
-    EngineState,
-    ExplainPayload,
-    Query,
-    encode_query,
-    need_engine,
-    need_gallery,
-    query_digest,
-)
+from zse_gui.qt.jobs import EngineState, need_engine, need_gallery
+from zse_gui.qt.protocols import Query
 from zse_gui.qt.render import ViewState
+from zse_gui.qt.state import ExplainPayload
 from zse_gui.qt.worker import Job, JobContext
+from zse_gui.results import RetrievalResult
 from zse_gui.viz.export import ReportPage, export_explanation, write_pdf_report
 from zse_gui.viz.sidecar import Provenance
 
@@ -62,20 +56,18 @@ def report_job(
     provenances: Sequence[Provenance],
 ) -> Job:
     """Explain every shown result and write a multi-page PDF (overview strip, then a page each)."""
-    key = query_digest(query)
     items = tuple(result.items)
     provs = tuple(provenances)
 
     def run(st: EngineState, ctx: JobContext) -> list[str]:
         engine = need_engine(st)
         gallery = need_gallery(st)
-        q = encode_query(st, query, key)
         pages = []
         for n, (item, prov) in enumerate(zip(items, provs, strict=True)):
             ctx.progress(n, len(items))
             ctx.check()
             expl = engine.explain(
-                q, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
+                query, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
             )
             pages.append(ReportPage(expl, item, prov))
         ctx.progress(len(items), len(items))

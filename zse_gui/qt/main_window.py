@@ -25,13 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from zse_gui.engine.types import RankedItem, RetrievalResult, StrokeSketch
 from zse_gui.qt.canvas import SketchCanvas
 from zse_gui.qt.explain_views import ExplanationPanel
 from zse_gui.qt.menus import build_menus
 from zse_gui.qt.results_view import ResultsView
 from zse_gui.qt.settings import AppSettings
 from zse_gui.qt.strokes import SketchImage
+from zse_gui.results import RankedItem, RetrievalResult
+from zse_gui.sketch import StrokeSketch
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.layout import PanelLayout
 
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
     device_requested = Signal(str)
     load_report_requested = Signal()
     gallery_classes_requested = Signal()
+    skipped_files_requested = Signal()
     closing = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -176,8 +178,14 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(False)
         self.cancel_btn.setVisible(False)
 
-    def set_results(self, result: RetrievalResult | None, seen: frozenset[str] | None) -> None:
-        self.results.set_results(result, seen)
+    def set_results(
+        self, result: RetrievalResult | None, seen: frozenset[str] | None, stale: bool = False
+    ) -> None:
+        self.results.set_results(result, seen, stale)
+
+    def set_results_stale(self, stale: bool) -> None:
+        """Dim the grid while it shows results of an earlier sketch."""
+        self.results.set_stale(stale)
 
     def set_results_message(self, text: str) -> None:
         self.results.set_message(text)
@@ -232,13 +240,17 @@ class MainWindow(QMainWindow):
     def clear_explanation(self, placeholder: str = "Select a result to see why it matched.") -> None:
         self.explanation.clear(placeholder)
 
-    def set_correspondence_view(self, image: np.ndarray, layout: PanelLayout, info: str) -> None:
+    def set_explanation_stale(self, stale: bool) -> None:
+        """Mark the explanation as one of an earlier sketch (dimmed, with a note) or current."""
+        self.explanation.set_stale(stale)
+
+    def set_correspondence_view(self, image: np.ndarray, layout: PanelLayout | None, info: str) -> None:
         self.explanation.correspondences.set_view(image, layout, info)
 
-    def set_attention_view(self, image: np.ndarray, layout: PanelLayout, info: str) -> None:
+    def set_attention_view(self, image: np.ndarray, layout: PanelLayout | None, info: str) -> None:
         self.explanation.attention.set_view(image, layout, info)
 
-    def set_synthesis_view(self, image: np.ndarray, layout: PanelLayout, info: str) -> None:
+    def set_synthesis_view(self, image: np.ndarray, layout: PanelLayout | None, info: str) -> None:
         self.explanation.synthesis.set_view(image, layout, info)
 
     def set_synthesis_pointer(

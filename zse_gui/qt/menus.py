@@ -116,6 +116,9 @@ def build_menus(win: MainWindow) -> Actions:
         win, file_menu, "Gallery &classes…", None, "Which gallery classes the model saw in training"
     )
     classes.triggered.connect(win.gallery_classes_requested)
+    _act(
+        win, file_menu, "S&kipped gallery files…", None, "Gallery files that could not be indexed, and why"
+    ).triggered.connect(win.skipped_files_requested)
     file_menu.addSeparator()
     _act(
         win, file_menu, "Open &session…", "Ctrl+Shift+O", "Restore strokes, model, gallery and settings"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zse_gui.engine.types import Explanation, RankedItem
+from zse_gui.results import Explanation, RankedItem
 from zse_gui.viz.attention import attention_layout
 from zse_gui.viz.correspondence import CorrespondenceSettings, Pair, correspondence_layout, select_pairs
 from zse_gui.viz.export import ExportOptions, render_view

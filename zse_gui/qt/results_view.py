@@ -7,7 +7,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImageReader, QPainter, QPixmap
+from PySide6.QtGui import QColor, QCursor, QFont, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QLabel,
     QListView,
@@ -16,12 +16,13 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QToolTip,
     QVBoxLayout,
     QWidget,
 )
 
-from zse_gui.engine.types import RankedItem, RetrievalResult
-from zse_gui.qt.jobs import class_seen
+from zse_gui.qt.state import class_seen
+from zse_gui.results import RankedItem, RetrievalResult
 
 __all__ = ["ResultsView", "movement_text"]
 
@@ -162,6 +163,7 @@ class ResultsView(QWidget):
         super().__init__(parent)
         self.thumbs = _ThumbCache()
         self.top_k = 0
+        self.stale = False
         self.result: RetrievalResult | None = None
         self.list = QListWidget(self)
         self.list.setObjectName("resultsList")
@@ -189,13 +191,22 @@ class ResultsView(QWidget):
         self.message.setText(text)
         self.message.setVisible(bool(text))
 
-    def set_results(self, result: RetrievalResult | None, seen: frozenset[str] | None = None) -> None:
-        """Show a ranking, keeping the selected gallery item selected when it is still listed.
+    def set_stale(self, stale: bool) -> None:
+        """Dim the grid (and refuse clicks) while it shows results of an earlier sketch."""
+        self.stale = stale
+        self.list.setEnabled(not stale)
+
+    def set_results(
+        self, result: RetrievalResult | None, seen: frozenset[str] | None = None, stale: bool = False
+    ) -> None:
+        """Show a ranking from the top, keeping the selected gallery item selected when it is
+        still listed (without scrolling to it: a new ranking is read from its first tile).
 
         Args:
             result: the ranking, or None to empty the grid.
             seen: canonical names of the classes the model was trained on; other labels get a
                 "zero-shot" badge (None = unknown).
+            stale: the ranking belongs to an earlier sketch (see ``set_stale``).
         """
         prev = self.selected_item()
         self.result = result
@@ -218,6 +229,20 @@ class ResultsView(QWidget):
         if keep_row >= 0:
             self.list.setCurrentRow(keep_row)
         self.list.blockSignals(False)
+        self.list.scrollToTop()  # setCurrentRow scrolled to the kept tile
+        self.set_stale(stale)
+        self._refresh_tooltip()
+
+    def _refresh_tooltip(self) -> None:
+        """A tooltip left open over the grid describes the tile now under the mouse, or closes."""
+        if not QToolTip.isVisible():
+            return
+        pos = self.list.viewport().mapFromGlobal(QCursor.pos())
+        under = self.list.itemAt(pos)
+        if under is None:
+            QToolTip.hideText()
+        else:
+            QToolTip.showText(QCursor.pos(), under.toolTip(), self.list.viewport())
 
     def _tooltip(self, item: RankedItem, reranked: bool, seen: frozenset[str] | None) -> str:
         lines = [item.path, f"[Ret] cosine {item.ret_score:.4f} (stage-1 rank {item.stage1_rank + 1})"]

@@ -93,7 +93,7 @@ def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: st
     win = parts.window
     win.resize(*SIZE)
     win.show()
-    parts.controller.gallery_request = gallery
+    parts.controller.state.gallery_request = gallery
     parts.controller.load_model(name, weights)
     sample = SAMPLES_DIR / f"{sketch}.json"
     win.sketch_open_requested.emit(str(sample))
@@ -105,7 +105,8 @@ def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: st
     QApplication.processEvents()
     if tab.layout_ is not None:
         # click the sketch patch with the strongest drawn match, to show the highlight view
-        e = parts.controller.explained.explanation if parts.controller.explained else None
+        explained = parts.controller.state.explained
+        e = explained.explanation if explained else None
         if e is not None:
             ink = np.flatnonzero(e.for_head(None).ink)
             patch = int(ink[len(ink) // 2]) if len(ink) else 0

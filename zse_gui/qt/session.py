@@ -7,10 +7,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from zse_gui.engine.types import StrokeSketch
 from zse_gui.errors import ZseError
 from zse_gui.qt.settings import AppSettings, config_dir, write_json_atomic
-from zse_gui.qt.strokes import sketch_from_json, sketch_to_json
+from zse_gui.sketch import StrokeSketch, sketch_from_json, sketch_to_json
 
 __all__ = [
     "Session",

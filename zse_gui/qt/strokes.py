@@ -1,36 +1,29 @@
-"""The canvas's document: vector strokes with undo/redo, eraser hit tests, smoothing and JSON IO.
+"""The canvas's document: vector strokes with undo/redo, eraser hit tests and smoothing.
 
-Plain Python + numpy (no Qt), so it is tested directly and shared by the canvas, sessions and
-autosave. Every state is an immutable tuple of ``Stroke`` plus the sketch image under them (if one
-was opened); undo/redo keeps whole states, which is cheap because unchanged strokes and images are
-shared between states.
+Plain Python + numpy (no Qt), so it is tested directly. Every state is an immutable tuple of
+``Stroke`` plus the sketch image under them (if one was opened); undo/redo keeps whole states,
+which is cheap because unchanged strokes and images are shared between states. The strokes'
+types and JSON form live in ``zse_gui.sketch``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from zse_gui.engine.types import Stroke, StrokeSketch
-from zse_gui.errors import InvalidSketchError
+from zse_gui.sketch import CANVAS_SIZE, Stroke, StrokeSketch
 
 __all__ = [
     "SketchImage",
     "StrokeDocument",
-    "sketch_from_json",
-    "sketch_to_json",
     "smooth_points",
     "stroke_hits",
-    "load_sketch_file",
 ]
 
 log = logging.getLogger(__name__)
 
-CANVAS_SIZE = (512, 512)
 MAX_HISTORY = 200
 
 
@@ -172,79 +165,3 @@ def stroke_hits(stroke: Stroke, xy: tuple[float, float], radius: float) -> bool:
     t = np.clip(((p - a) * ab).sum(axis=1) / denom, 0.0, 1.0)
     closest = a + t[:, None] * ab
     return bool((np.linalg.norm(closest - p, axis=1) <= reach).any())
-
-
-def sketch_to_json(sketch: StrokeSketch) -> dict[str, object]:
-    """A StrokeSketch as a JSON-ready dict (points rounded to 0.01 px)."""
-    return {
-        "canvas_size": list(sketch.canvas_size),
-        "strokes": [
-            {"width": float(s.width), "points": np.round(np.asarray(s.points, np.float64), 2).tolist()}
-            for s in sketch.strokes
-        ],
-    }
-
-
-def sketch_from_json(data: object) -> StrokeSketch:
-    """Parse :func:`sketch_to_json` output.
-
-    Raises:
-        InvalidSketchError: the data is not a stroke sketch; the message names what is wrong.
-    """
-    if not isinstance(data, dict) or "strokes" not in data:
-        raise InvalidSketchError("not a stroke sketch: expected an object with 'strokes' and 'canvas_size'")
-    try:
-        w, h = (int(v) for v in data.get("canvas_size", CANVAS_SIZE))
-        strokes = []
-        for i, s in enumerate(data["strokes"]):
-            pts = np.asarray(s["points"], dtype=np.float32).reshape(-1, 2)
-            if not np.isfinite(pts).all():
-                raise ValueError(f"stroke {i} has non-finite points")
-            strokes.append(Stroke(points=pts, width=float(s.get("width", 3.0))))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise InvalidSketchError(f"malformed stroke sketch: {exc}") from exc
-    if w <= 0 or h <= 0:
-        raise InvalidSketchError(f"canvas_size must be positive, got {(w, h)}")
-    return StrokeSketch(strokes=tuple(strokes), canvas_size=(w, h))
-
-
-def load_sketch_file(path: str | Path) -> StrokeSketch:
-    """Read a stroke JSON file (the app's own format, or a session file's strokes).
-
-    Raises:
-        InvalidSketchError: unreadable or not a stroke sketch.
-    """
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidSketchError(f"cannot read sketch {p}: {exc}") from exc
-    if isinstance(data, dict) and "sketch" in data and "strokes" not in data:
-        data = data["sketch"]  # a session file: take its strokes
-    return sketch_from_json(data)
-
-
-def fit_sketch(sketch: StrokeSketch, canvas_size: tuple[int, int], margin: float = 0.08) -> StrokeSketch:
-    """Scale and centre a sketch's ink into a canvas (used for drawings from other canvases).
-
-    Pen widths scale with the drawing so the look is kept.
-    """
-    pts = [np.asarray(s.points, np.float32) for s in sketch.strokes if len(s.points)]
-    if not pts:
-        return StrokeSketch(strokes=(), canvas_size=canvas_size)
-    allp = np.concatenate(pts)
-    lo, hi = allp.min(axis=0), allp.max(axis=0)
-    span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1.0))
-    avail = min(canvas_size) * (1 - 2 * margin)
-    scale = avail / span
-    centre_src = (lo + hi) / 2
-    centre_dst = np.asarray(canvas_size, np.float32) / 2
-    strokes = tuple(
-        Stroke(
-            points=((np.asarray(s.points, np.float32) - centre_src) * scale + centre_dst).astype(np.float32),
-            width=max(1.0, float(s.width) * scale),
-        )
-        for s in sketch.strokes
-        if len(s.points)
-    )
-    return StrokeSketch(strokes=strokes, canvas_size=canvas_size)

@@ -114,7 +114,7 @@ class Job:
     """
 
     lane: str
-    fn: Callable[[Any, JobContext], Any]
+    fn: Callable[[Any, JobContext], Any]  # (the worker's state object, context) -> payload
     key: Hashable | None = None
     label: str = ""
     generation: int = field(default=0, init=False)
@@ -299,5 +299,9 @@ class Worker(QObject):
             log.debug(
                 "dropping stale %s result %d (latest %d)", res.lane, res.generation, self._latest[res.lane]
             )
+            return
+        if res.stage != "cancelled" and (res.lane, res.generation) in self._cancelled:
+            # cancelled while it ran: what it still finished belongs to a request the GUI withdrew
+            log.debug("dropping %s result %d of a cancelled job", res.lane, res.generation)
             return
         self.result.emit(res)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from zse_gui.engine.types import Explanation
 from zse_gui.errors import ConfigError
+from zse_gui.results import Explanation
 from zse_gui.viz import _draw
 from zse_gui.viz.colors import head_colors
 from zse_gui.viz.layout import PanelLayout, default_panel_size, row_layout

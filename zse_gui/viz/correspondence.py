@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from zse_gui.engine.types import Correspondences, Explanation
 from zse_gui.errors import ConfigError
+from zse_gui.results import Correspondences, Explanation
 from zse_gui.viz import _draw
 from zse_gui.viz.colors import check_palette, map_scores
 from zse_gui.viz.layout import Box, PanelLayout, default_panel_size, hit_test, row_layout

@@ -21,8 +21,8 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from PIL import Image
 
-from zse_gui.engine.types import Explanation, RankedItem, RetrievalResult
 from zse_gui.errors import ConfigError
+from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.viz.attention import BACKGROUNDS, render_ret_attention
 from zse_gui.viz.correspondence import (
     CorrespondenceSettings,

@@ -19,7 +19,7 @@ from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
-from zse_gui.engine.types import Explanation, RankedItem, RetrievalResult
+from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.viz import _draw
 from zse_gui.viz.attention import attention_layout, compose_attention, ret_attention_maps
 from zse_gui.viz.colors import colormap_lut, map_scores

@@ -3,7 +3,7 @@
 Every raster view is a row of square panels (sketch, photo, mosaic, ...) above an optional
 footer (colour bar or legend). A panel shows one model-frame image scaled to ``size`` pixels,
 so patch ``p`` of a ``g x g`` grid covers ``[c*s, (c+1)*s) x [r*s, (r+1)*s)`` with ``s = size / g``
-inside the panel (``p = r * g + c``, row-major, as in ``zse_gui.engine.types``). The vector
+inside the panel (``p = r * g + c``, row-major, as in ``zse_gui.results``). The vector
 figures use the same coordinates as data coordinates, so a pair drawn in a PNG and in an SVG
 lands on the same spot.
 """

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from zse_gui.engine.types import Explanation, Stroke, StrokeSketch
 from zse_gui.errors import ZseError
+from zse_gui.results import Explanation
+from zse_gui.sketch import StrokeSketch, sketch_from_json, sketch_to_json
 from zse_gui.viz.correspondence import CorrespondenceSettings, Pair, draw_pairs
 from zse_gui.viz.layout import PanelLayout
 
@@ -28,8 +29,6 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "Provenance",
-    "strokes_to_json",
-    "strokes_from_json",
     "explanation_summary",
     "pairs_to_json",
     "write_sidecar",
@@ -80,7 +79,7 @@ class Provenance:
             "sketch": {
                 "source": self.sketch_source,
                 "label": self.query_label,
-                "drawing": strokes_to_json(self.strokes) if self.strokes is not None else None,
+                "drawing": sketch_to_json(self.strokes) if self.strokes is not None else None,
             },
             "photo": {"path": self.photo_path, "label": self.photo_label, "rank": self.rank},
         }
@@ -95,33 +94,12 @@ class Provenance:
             weights_sha256=str(model.get("weights_sha256", "")),
             weights_source=str(model.get("weights_source", "")),
             sketch_source=str(sketch.get("source", "")),
-            strokes=strokes_from_json(drawing) if drawing else None,
+            strokes=sketch_from_json(drawing) if drawing else None,
             photo_path=str(photo.get("path", "")),
             photo_label=photo.get("label"),
             query_label=sketch.get("label"),
             rank=photo.get("rank"),
         )
-
-
-def strokes_to_json(sketch: StrokeSketch) -> dict[str, Any]:
-    """``{"canvas_size": [w, h], "strokes": [{"width": w, "points": [[x, y], ...]}, ...]}``."""
-    return {
-        "canvas_size": [int(sketch.canvas_size[0]), int(sketch.canvas_size[1])],
-        "strokes": [
-            {"width": float(s.width), "points": np.asarray(s.points, dtype=np.float64).round(2).tolist()}
-            for s in sketch.strokes
-        ],
-    }
-
-
-def strokes_from_json(data: Mapping[str, Any]) -> StrokeSketch:
-    """Inverse of ``strokes_to_json`` (points come back as [N, 2] float32)."""
-    strokes = tuple(
-        Stroke(np.asarray(s["points"], dtype=np.float32).reshape(-1, 2), float(s.get("width", 3.0)))
-        for s in data["strokes"]
-    )
-    w, h = data["canvas_size"]
-    return StrokeSketch(strokes, (int(w), int(h)))
 
 
 def pairs_to_json(expl: Explanation, pairs: Sequence[Pair]) -> list[dict[str, Any]]:

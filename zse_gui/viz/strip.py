@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from zse_gui.engine.types import RankedItem, RetrievalResult
 from zse_gui.errors import ConfigError
+from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.viz import _draw
 from zse_gui.viz.colors import OKABE_ITO
 

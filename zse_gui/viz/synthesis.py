@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from zse_gui.engine.types import Explanation
 from zse_gui.errors import ConfigError
+from zse_gui.results import Explanation
 from zse_gui.viz import _draw
 from zse_gui.viz.colors import check_palette, colormap_lut
 from zse_gui.viz.layout import PanelLayout, default_panel_size, row_layout

@@ -1,4 +1,7 @@
-"""Frozen dataclasses that carry data in and out of the engine (numpy only, no torch, no Qt).
+"""The numpy-only result types that the engine computes and viz draws (no torch, no Qt).
+
+A bottom-layer module: ``engine`` fills these, ``viz`` renders them, ``qt`` and ``cli`` pass them
+around, and none of them needs to import another to do so.
 
 Coordinate frames:
 
@@ -16,47 +19,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
-    "Stroke",
-    "StrokeSketch",
     "ImageFrame",
     "PreparedImage",
     "RankedItem",
     "RetrievalResult",
+    "SearchStage",
     "Correspondences",
     "Synthesis",
     "Faithfulness",
     "Explanation",
 ]
-
-
-@dataclass(frozen=True)
-class Stroke:
-    """One pen stroke.
-
-    Attributes:
-        points: [N, 2] float32 polyline vertices (x, y) in canvas pixels, N >= 1.
-        width: pen width in canvas pixels.
-    """
-
-    points: np.ndarray
-    width: float = 3.0
-
-
-@dataclass(frozen=True)
-class StrokeSketch:
-    """A vector sketch as drawn on a canvas: black strokes on white.
-
-    Attributes:
-        strokes: the strokes in drawing order.
-        canvas_size: (width, height) of the canvas in pixels.
-    """
-
-    strokes: tuple[Stroke, ...]
-    canvas_size: tuple[int, int]
-
-    @property
-    def is_empty(self) -> bool:
-        return not any(len(s.points) for s in self.strokes)
 
 
 @dataclass(frozen=True)
@@ -154,6 +126,20 @@ class RetrievalResult:
     rerank_depth: int
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     gallery_size: int = 0
+
+
+@dataclass(frozen=True)
+class SearchStage:
+    """One stage of a two-stage search, as ``Engine.search_stages`` yields it.
+
+    Attributes:
+        result: the ranking after this stage.
+        final: True for the last stage (the answer); False for the stage-1 ranking that a
+            re-ranked one will replace.
+    """
+
+    result: RetrievalResult
+    final: bool
 
 
 @dataclass(frozen=True)

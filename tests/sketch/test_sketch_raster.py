@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from zse_gui.data.sketch_raster import (
+from zse_gui.errors import DatasetError, InvalidSketchError
+from zse_gui.sketch import (
     QuickDrawDrawing,
     quickdraw_to_strokes,
     rasterize_strokes,
     read_quickdraw_ndjson,
 )
-from zse_gui.errors import DatasetError, InvalidSketchError
 
 QUICKDRAW_DIR = Path("/work/shared/data/quickdraw/ndjson")
 
