@@ -214,3 +214,72 @@ def test_without_model_options_the_bundled_default_is_required(
     assert search.main([str(sketch_png), "--gallery", str(gallery), "--json", "--device", "cpu", *Q]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["model"] == "zse_test" and doc["weights_sha256"] == sha
+
+
+def test_search_reads_the_apps_stroke_files(
+    gallery: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zse_gui.sketch import Stroke, StrokeSketch, sketch_to_json
+
+    sk = StrokeSketch((Stroke(np.array([[20, 20], [200, 180], [60, 220]], np.float32), 5.0),), (256, 256))
+    path = tmp_path / "apple.json"
+    path.write_text(json.dumps(sketch_to_json(sk)))
+    assert search.main([str(path), "--gallery", str(gallery), "--json", *Q, *MODEL]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sketch"] == str(path) and len(doc["items"]) == 9
+
+
+@pytest.mark.parametrize(
+    ("make", "code", "message"),
+    [
+        (lambda t: t, EXIT_INPUT, "is a folder"),
+        (lambda t: (t / "notes.txt", (t / "notes.txt").write_text("hello"))[0], EXIT_INPUT, "cannot read"),
+        (lambda t: t / "missing.png", EXIT_INPUT, "not found"),
+        (lambda t: t / ("x" * 300 + ".png"), EXIT_INPUT, "sketch"),
+        (lambda t: (t / "e.json", (t / "e.json").write_text('{"strokes": []}'))[0], EXIT_SKETCH, "strokes"),
+    ],
+)
+def test_bad_sketches_fail_before_the_model_loads(
+    make, code: int, message: str, gallery: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    def no_model(*args: object) -> None:
+        raise AssertionError("the model was loaded before the sketch was checked")
+
+    monkeypatch.setattr(search, "build_engine", no_model)
+    monkeypatch.setattr(explain, "build_engine", no_model)
+    sketch = str(make(tmp_path))
+    assert search.main([sketch, "--gallery", str(gallery), *Q, *MODEL]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("zse-search: error:") and message in err
+    assert explain.main([sketch, "--rank", "1", "--gallery", str(gallery), *Q, *MODEL]) == code
+
+
+def test_progress_bars_only_for_real_work_on_a_terminal(
+    gallery: Path, capsys: pytest.CaptureFixture[str], sketch_png: Path
+) -> None:
+    # not a terminal (pytest captures stderr): no bar and no carriage returns, even without -q
+    assert search.main([str(sketch_png), "--gallery", str(gallery), *MODEL]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "img" not in err
+
+
+def test_progress_callback_draws_only_unfinished_work_on_a_tty(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from zse_gui.cli.common import progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fake = Tty()
+    monkeypatch.setattr(sys, "stderr", fake)
+    with progress("indexing", True) as cb:
+        cb(0, 0)
+        cb(9, 9)  # all cached: nothing to show
+    assert fake.getvalue() == ""
+    with progress("indexing", True) as cb:
+        cb(0, 4)
+        cb(4, 4)
+    assert "indexing" in fake.getvalue()

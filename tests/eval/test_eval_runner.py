@@ -169,6 +169,15 @@ def test_eval_cli_writes_table_and_json(
     assert set(result["modes"]) == {"ret", "rn"} and result["n_gallery"] == 6
     assert result["modes"]["rn"]["seconds"] >= 0 and result["info"]["weights"] == str(weights)
     assert "mAP@all" in out_txt.read_text()
+    sha = result["info"]["weights_sha256"]
+    assert len(sha) == 64 and f"model zse_test, weights {weights} (sha256 {sha})" in out_txt.read_text()
+    # no weights: refused (it used to score a random init without a word); on purpose: said so
+    no_weights = [a for a in base if a != str(weights) and a != "--weights"]
+    assert eval_main(no_weights) == EXIT_USAGE
+    assert "no --weights given" in capsys.readouterr().err
+    assert eval_main([*no_weights, "--random-weights", "--modes", "ret"]) == 0
+    printed = capsys.readouterr().out
+    assert "weights random-init" in printed and "RANDOM WEIGHTS: these numbers mean nothing" in printed
     assert eval_main([*base, "--modes", "ret,fast"]) == EXIT_USAGE
     assert "zse-eval: error: --modes 'ret,fast'" in capsys.readouterr().err
     # typed exit codes, as the other zse-* tools: unusable weights, missing data

@@ -209,3 +209,45 @@ def test_gallery_classes_intent_shows_the_list(qtbot: Any, view: MagicMock, tmp_
     c._on_view_gallery_classes_requested()
     title, text = view.show_text.call_args.args
     assert title == "Gallery classes" and "ZERO-SHOT  dog" in text
+
+
+def test_results_and_explanations_of_an_older_sketch_never_reach_the_view(
+    qtbot: Any, view: MagicMock, tmp_path: Path
+) -> None:
+    from zse_gui.qt.state import ExplainPayload
+    from zse_gui.qt.worker import JobResult
+
+    c, _ = _controller(view, tmp_path)
+    c._on_view_strokes_changed(zigzag())
+    c.search()
+    assert c.state.result is not None
+    c._on_view_result_selected(c.state.result.items[0])  # what the grid's select_result(0) emits
+    cat = c.state.revision
+    house = StrokeSketch(zigzag().strokes[:1], (512, 512))
+    c._on_view_strokes_changed(house)  # the timer has not fired yet: no request for the house
+    view.set_results_stale.assert_called_with(True)
+    view.set_results.reset_mock()
+    late = RetrievalResult(c.state.shown.value.items, "rerank", 3)  # type: ignore[union-attr]
+    c._on_worker_result(JobResult("search", c.worker._latest["search"], "done", Stamped(cat, late)))
+    view.set_results.assert_not_called()
+    expl = c.state.explained
+    assert expl is not None
+    view.set_correspondence_view.reset_mock()
+    c._on_worker_result(JobResult("explain", 99, "done", ExplainPayload(expl.item, expl.explanation, cat)))
+    view.set_correspondence_view.assert_not_called()
+
+
+def test_delete_while_explaining_leaves_nothing_on_screen(
+    qtbot: Any, view: MagicMock, tmp_path: Path
+) -> None:
+    c, _ = _controller(view, tmp_path)
+    c._on_view_strokes_changed(zigzag())
+    c.search()
+    assert c.state.result is not None
+    c._on_view_result_selected(c.state.result.items[0])
+    assert c.state.explained is not None
+    view.reset_mock()
+    c._on_view_strokes_changed(StrokeSketch((), (512, 512)))  # Delete
+    view.set_results.assert_called_with(None, None)
+    view.clear_explanation.assert_called()
+    assert c.state.explained is None and c.state.shown is None and c.state.revision.sketch == ""

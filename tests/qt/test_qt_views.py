@@ -103,3 +103,33 @@ def test_correspondence_tab_controls_and_hit_test(qtbot: Any) -> None:
     assert blocker.args == ["photo", 6]
     with qtbot.assertNotEmitted(tab.patch_clicked):
         tab._on_pane_clicked(66, 10)  # the gap between the panels
+
+
+def test_new_results_show_from_the_top_and_stale_ones_are_dimmed(qtbot: Any) -> None:
+    v = ResultsView()
+    qtbot.addWidget(v)
+    v.resize(300, 260)
+    v.show()
+    qtbot.waitExposed(v)
+    many = tuple(_item(i, i, i, "cat") for i in range(40))
+    v.set_results(RetrievalResult(many, "rerank", 40))
+    v.select_row(30)  # the user picks a tile far down the grid
+    assert v.list.verticalScrollBar().value() > 0
+    # the next sketch's stage-1 ranking still lists that photo: kept selected, but shown from the top
+    stage1 = tuple(_item(i, i, i, "cat") for i in range(40))
+    v.set_results(RetrievalResult(stage1, "ret", 0))
+    assert v.selected_item() is not None and v.selected_item().index == 30
+    assert v.list.verticalScrollBar().value() == 0, "a new ranking must be shown from its first tile"
+    v.set_stale(True)
+    assert v.stale and not v.list.isEnabled(), "a grid of an earlier sketch is dimmed and not clickable"
+    v.set_results(RetrievalResult(stage1, "ret", 0))
+    assert not v.stale and v.list.isEnabled()
+
+
+def test_tile_tooltips_describe_the_tile_they_belong_to(qtbot: Any) -> None:
+    v = ResultsView()
+    qtbot.addWidget(v)
+    v.set_results(RetrievalResult((_item(1, 0, 0, "cat"), _item(2, 1, 1, "dog")), "rerank", 2))
+    assert "/nowhere/1.png" in v.list.item(0).toolTip() and "/nowhere/2.png" in v.list.item(1).toolTip()
+    v.set_results(RetrievalResult((_item(2, 1, 0, "dog"), _item(1, 0, 1, "cat")), "rerank", 2))
+    assert "/nowhere/2.png" in v.list.item(0).toolTip() and "final rank 1" in v.list.item(0).toolTip()

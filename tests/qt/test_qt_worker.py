@@ -189,3 +189,16 @@ def test_busy_signal_goes_true_then_false(qtbot: Any, threaded: Worker) -> None:
     with qtbot.waitSignal(threaded.busy_changed, timeout=TIMEOUT_MS, check_params_cb=lambda b: b is False):
         threaded.submit(_value_job("search", 1))
     assert states == [True, False]
+
+
+def test_what_a_cancelled_job_still_finishes_is_dropped(qtbot: Any, threaded: Worker) -> None:
+    """A job cancelled while it runs may still return; the GUI withdrew it, so it must not arrive."""
+    got: list[JobResult] = []
+    threaded.result.connect(got.append)
+    started, release = threading.Event(), threading.Event()
+    threaded.submit(_blocking_job(started, release, "withdrawn"))  # ignores cancellation
+    assert started.wait(TIMEOUT_MS / 1000)
+    threaded.cancel("search")
+    with qtbot.waitSignal(threaded.busy_changed, timeout=TIMEOUT_MS, check_params_cb=lambda b: not b):
+        release.set()
+    assert [r.payload for r in got if r.stage in ("partial", "done")] == []

@@ -52,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--subsample", type=int, nargs=2, metavar=("SKETCH_STRIDE", "PHOTO_STRIDE"))
     m = p.add_argument_group("model")
     m.add_argument("--model", default="zse_vitb16")
-    m.add_argument("--weights", help="official .pth or our .safetensors ('default' = bundled file)")
+    m.add_argument(
+        "--weights", help="official .pth or our .safetensors ('default' = bundled file); required"
+    )
+    m.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="evaluate a seeded random initialisation instead (a baseline; the table says so)",
+    )
     m.add_argument("--trust", action="store_true", help="allow unpickling a trusted .pth that needs it")
     m.add_argument("--device", default="auto")
     m.add_argument("--precision", default="auto", help="auto (fp16 on GPU), fp32, bf16, fp16")
@@ -71,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(a: argparse.Namespace) -> int:
     """Run a parsed ``zse-eval`` command; returns the exit code."""
+    if (a.weights is None) == (not a.random_weights):
+        raise UsageError(
+            "pass --weights FILE (the checkpoint to evaluate), or --random-weights to score an "
+            "untrained model on purpose; not both"
+            if a.weights is not None
+            else "no --weights given: pass the checkpoint to evaluate (e.g. --weights best_checkpoint.pth), "
+            "or --random-weights to score an untrained model on purpose"
+        )
     modes = tuple(m.strip() for m in a.modes.split(",") if m.strip())
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
@@ -87,7 +102,9 @@ def run(a: argparse.Namespace) -> int:
         data = data.subsample(*a.subsample)
     print(data.summary())
     engine = Engine(
-        create_model(a.model, weights=a.weights, device="cpu", trust=a.trust),
+        create_model(
+            a.model, weights=a.weights, device="cpu", trust=a.trust, seed=0 if a.random_weights else None
+        ),
         device=a.device,
         precision=a.precision,
     )

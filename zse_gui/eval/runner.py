@@ -145,8 +145,12 @@ def format_table(result: EvalResult) -> str:
     names = list(result.modes[modes[0]].report.metrics)
     heads = [MODE_TITLES.get(m, m) for m in modes]
     width = max(16, *(len(h) for h in heads)) + 2
+    info = result.info
+    weights = str(info.get("weights", "?"))
+    note = "  RANDOM WEIGHTS: these numbers mean nothing" if weights == "random-init" else ""
     lines = [
         f"{result.data}: {result.n_queries} sketch queries x {result.n_gallery} photos",
+        f"model {info.get('model', '?')}, weights {weights} (sha256 {info.get('weights_sha256', '?')}){note}",
         "metric".ljust(18) + "".join(h.rjust(width) for h in heads) + "   definition",
     ]
     for n in names:
