@@ -187,7 +187,12 @@ def test_reopened_gallery_reuses_its_cache(qtbot: Any, sync_app: AppParts, galle
     sync_app.controller.open_gallery(str(gallery))
     info = sync_app.controller.state.gallery
     assert info is not None and info.encoded == 0 and info.reused == 12
-    assert "12 from cache" in sync_app.window.statusBar().currentMessage()
+    bar = sync_app.window.statusBar()
+    assert "0 encoded, 12 cached" in bar.currentMessage()
+    # the message fits beside the permanent widgets of a window at its default size
+    room = sync_app.window.width() - sum(w.sizeHint().width() for w in (sync_app.window.latency,
+                                                                       sync_app.window.model_label))
+    assert bar.fontMetrics().horizontalAdvance(bar.currentMessage()) < room  # fmt: skip
 
 
 def test_untrained_model_shows_the_banner(qtbot: Any, sync_app: AppParts) -> None:
@@ -398,3 +403,18 @@ def test_bundled_demo_replaces_a_random_stand_in(monkeypatch: pytest.MonkeyPatch
     saved = AppSettings(model="zse_test", weights=str(ckpt))
     assert app.choose_model(None, None, saved) == ("zse_test", str(ckpt)), "trained weights are reopened"
     assert app.choose_model("zse_lite", None, AppSettings()) == ("zse_lite", "default")
+
+
+def test_text_windows_have_a_close_button(qtbot: Any, sync_app: AppParts) -> None:
+    from PySide6.QtWidgets import QDialog, QDialogButtonBox
+
+    w = sync_app.window
+    w.show_text("Gallery classes", "cat\ndog")
+    dialogs = [d for d in w.findChildren(QDialog) if d.windowTitle() == "Gallery classes"]
+    assert dialogs and dialogs[-1].isVisible()
+    box = dialogs[-1].findChild(QDialogButtonBox)
+    assert box is not None
+    close = box.button(QDialogButtonBox.StandardButton.Close)
+    assert close is not None
+    close.click()
+    assert not dialogs[-1].isVisible()

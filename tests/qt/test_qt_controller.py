@@ -135,7 +135,13 @@ def test_gallery_status_counts_unseen_classes(qtbot: Any, view: MagicMock, tmp_p
     c.state.asked["index"] = c.state.revision
     info = GalleryInfo("/g", 6, ("cat", "dog", "owl"), (), 6, 0)
     c._on_worker_result(JobResult("index", 0, "done", Stamped(c.state.revision, info)))
-    assert "2 of 3 classes unseen in training (zero-shot)" in view.set_status.call_args.args[0]
+    text = view.set_status.call_args.args[0]
+    assert "3 classes (2 zero-shot)" in text
+    # the line must fit beside the latency and model label: it used to carry the whole path
+    long = GalleryInfo("/home/someone/pictures/holiday/" + "x" * 60, 318, tuple(f"c{i}" for i in range(223)))
+    from zse_gui.qt.controller import gallery_status_text
+
+    assert len(gallery_status_text(long, _model(frozenset({"c1"})))) <= 96
 
 
 def test_shutdown_stops_the_worker_and_saves(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
@@ -251,3 +257,19 @@ def test_delete_while_explaining_leaves_nothing_on_screen(
     view.set_results.assert_called_with(None, None)
     view.clear_explanation.assert_called()
     assert c.state.explained is None and c.state.shown is None and c.state.revision.sketch == ""
+
+
+def test_skipped_files_are_listed_with_reasons(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c.state.gallery = GalleryInfo("/g", 2, ("cat",), (("/g/cat/a.png", "truncated image"),), 2, 0)
+    c._on_view_skipped_files_requested()
+    title, text = view.show_text.call_args.args
+    assert title == "Skipped gallery files" and "/g/cat/a.png" in text and "truncated image" in text
+
+
+def test_a_report_name_without_extension_gets_pdf(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:
+    c, _ = _controller(view, tmp_path)
+    c._on_view_strokes_changed(zigzag())
+    c.search()
+    c._on_view_report_requested(str(tmp_path / "mushroom_report"))
+    assert (tmp_path / "mushroom_report.pdf").is_file()

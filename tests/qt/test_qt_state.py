@@ -204,3 +204,20 @@ def test_adaptive_delay_follows_latency_within_bounds() -> None:
     assert d.delay_ms == 1000
     with pytest.raises(ValueError):
         AdaptiveDelay(alpha=0)
+
+
+def test_sessions_have_their_own_extension(tmp_path: Path) -> None:
+    from zse_gui.qt.menus import SESSION_FILTER
+    from zse_gui.qt.session import ensure_suffix
+
+    s = Session(sketch=zigzag(), model="zse_test", weights="", weights_sha256="", gallery="",
+                settings=AppSettings())  # fmt: skip
+    written = save_session(tmp_path / "mysession", s)
+    assert written == tmp_path / "mysession.zse-session" and written.is_file()
+    assert load_session(written).model == "zse_test"
+    assert save_session(tmp_path / "old.zse.json", s) == tmp_path / "old.zse.json"
+    # the Open filter lists sessions, not every JSON file (export sidecars are JSON too)
+    patterns = SESSION_FILTER.split(";;")[0]
+    assert "*.zse-session" in patterns and " *.json" not in patterns and "(*.json" not in patterns
+    assert ensure_suffix("a/report", ".pdf") == Path("a/report.pdf")
+    assert ensure_suffix("a/report.PDF", ".pdf") == Path("a/report.PDF"), "a typed extension is kept"

@@ -43,7 +43,14 @@ from zse_gui.sketch import StrokeSketch, sketch_query
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.synthesis import synthesis_layout
 
-__all__ = ["Controller", "latency_text", "gallery_classes_text", "skipped_files_text", "UNTRAINED_BANNER"]
+__all__ = [
+    "Controller",
+    "UNTRAINED_BANNER",
+    "gallery_classes_text",
+    "gallery_status_text",
+    "latency_text",
+    "skipped_files_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,21 @@ def gallery_classes_text(gallery: GalleryInfo | None, model: ModelInfo | None) -
     ]
     lines += [f"{'seen     ' if class_seen(lb, seen) else 'ZERO-SHOT'}  {lb}" for lb in gallery.labels]
     return "\n".join(lines)
+
+
+def gallery_status_text(info: GalleryInfo, model: ModelInfo | None) -> str:
+    """One short status-bar line about an opened gallery: it must fit beside the latency and the
+    model label (the folder's full path is in File > Gallery classes)."""
+    name = Path(info.folder).name
+    name = name if len(name) <= 24 else "…" + name[-23:]
+    parts = [f"{name}: {info.size} images", f"{len(info.labels)} classes"]
+    if model is not None and model.seen_classes is not None and info.labels:
+        unseen = sum(not class_seen(lb, model.seen_classes) for lb in info.labels)
+        parts[-1] += f" ({unseen} zero-shot)"
+    parts.append(f"{info.encoded} encoded, {info.reused} cached")
+    if info.skipped:
+        parts.append(f"{len(info.skipped)} skipped (File > Skipped gallery files)")
+    return "Gallery " + " · ".join(parts)
 
 
 def skipped_files_text(gallery: GalleryInfo | None) -> str:
@@ -384,13 +406,7 @@ class Controller(FilesMixin, QObject):
         info = stamped.value
         st.gallery = info
         st.gallery_request = ""
-        text = f"Gallery {info.folder}: {info.size} images, {len(info.labels)} classes"
-        text += f" ({info.encoded} encoded, {info.reused} from cache)"
-        if info.skipped:
-            text += f", {len(info.skipped)} unreadable files skipped (Gallery > Skipped files)"
-        if st.model is not None and st.model.seen_classes is not None and info.labels:
-            unseen = [lb for lb in info.labels if not class_seen(lb, st.model.seen_classes)]
-            text += f"; {len(unseen)} of {len(info.labels)} classes unseen in training (zero-shot)"
+        text = gallery_status_text(info, st.model)
         self.view.set_status(text)
         self.view.set_results_message("")
         self.worker.forget("search")

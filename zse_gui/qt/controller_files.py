@@ -16,7 +16,7 @@ from zse_gui.errors import ZseError
 from zse_gui.qt import exporting
 from zse_gui.qt.protocols import MainView
 from zse_gui.qt.render import ViewState
-from zse_gui.qt.session import Session, load_session, save_session
+from zse_gui.qt.session import Session, ensure_suffix, load_session, save_session
 from zse_gui.qt.settings import AppSettings
 from zse_gui.qt.state import AppState
 from zse_gui.qt.strokes import SketchImage
@@ -160,6 +160,7 @@ class FilesMixin:
         self.worker.submit(job)
 
     def _on_view_report_requested(self, path: str) -> None:
+        path = str(ensure_suffix(path, ".pdf"))
         query = sketch_query(self.state.sketch, self.state.background)
         result = self.state.result
         if result is None or query is None:

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (
     QDialog,
+    QDialogButtonBox,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -164,7 +165,9 @@ class MainWindow(QMainWindow):
         self.latency.setText(text)
 
     def set_status(self, text: str, timeout_ms: int = 0) -> None:
+        """A status-bar message; its tooltip holds the whole text should the bar cut it."""
         self.statusBar().showMessage(text, timeout_ms)
+        self.statusBar().setToolTip(text)
 
     def set_progress(self, done: int, total: int, text: str = "") -> None:
         """Show the indexing progress bar with its cancel button."""
@@ -292,8 +295,11 @@ class MainWindow(QMainWindow):
         view.setReadOnly(True)
         view.setPlainText(text)
         view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dlg)
+        buttons.rejected.connect(dlg.close)
         lay = QVBoxLayout(dlg)
         lay.addWidget(view)
+        lay.addWidget(buttons)
         dlg.resize(760, 420)
         dlg.show()
 

@@ -36,7 +36,7 @@ __all__ = ["Actions", "build_menus", "SKETCH_FILTER", "SESSION_FILTER"]
 log = logging.getLogger(__name__)
 
 SKETCH_FILTER = "Sketches (*.json *.ndjson *.png *.jpg *.jpeg *.bmp *.webp);;All files (*)"
-SESSION_FILTER = "zse-gui sessions (*.zse.json *.json);;All files (*)"
+SESSION_FILTER = "zse-gui sessions (*.zse-session *.zse.json);;All files (*)"
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.pt *.safetensors);;All files (*)"
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "sketches"
 
@@ -126,7 +126,9 @@ def build_menus(win: MainWindow) -> Actions:
     _act(
         win, file_menu, "&Save session…", "Ctrl+S", "Save strokes, model, gallery and settings as JSON"
     ).triggered.connect(
-        lambda: _ask_save(win, "Save session", "session.zse.json", SESSION_FILTER, win.session_save_requested)
+        lambda: _ask_save(
+            win, "Save session", "session" + SESSION_SUFFIX, SESSION_FILTER, win.session_save_requested
+        )
     )
     file_menu.addSeparator()
     export = _act(

@@ -12,8 +12,10 @@ from zse_gui.qt.settings import AppSettings, config_dir, write_json_atomic
 from zse_gui.sketch import StrokeSketch, sketch_from_json, sketch_to_json
 
 __all__ = [
+    "SESSION_SUFFIX",
     "Session",
     "SessionError",
+    "ensure_suffix",
     "save_session",
     "load_session",
     "autosave_path",
@@ -57,9 +59,22 @@ class Session:
     sketch_image: str = ""
 
 
-def save_session(path: str | Path, s: Session) -> Path:
-    """Write a session file atomically."""
+SESSION_SUFFIX = ".zse-session"  # its own extension: the Open dialog lists sessions, not export sidecars
+
+
+def ensure_suffix(path: str | Path, suffix: str) -> Path:
+    """``path`` with ``suffix`` appended when the user typed a name without any extension.
+
+    A user who types ``mushroom_report`` in a save dialog gets ``mushroom_report.pdf``; a name
+    the user gave an extension (``notes.json``) is kept as typed.
+    """
     p = Path(path)
+    return p if p.suffix else p.with_name(p.name + suffix)
+
+
+def save_session(path: str | Path, s: Session) -> Path:
+    """Write a session file atomically (``.zse-session`` is appended to a name without it)."""
+    p = ensure_suffix(path, SESSION_SUFFIX)
     write_json_atomic(
         p,
         {
