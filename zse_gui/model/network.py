@@ -14,6 +14,7 @@ Attention maps are returned on request, never stored on modules.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -155,17 +156,21 @@ class SelfAttentionEncoder(nn.Module):
         x = vit._pos_embed(self.tokenize(img))  # [B, 1 + P, C] with [Ret], positions, pos dropout
         x = vit.patch_drop(x)  # identity for the released config, kept to mirror timm's order
         x = vit.norm_pre(x)  # identity (no pre-norm in the release)
-        blocks = [cast(Block, b) for b in vit.blocks]
-        # Only the last block needs the explicit path; the others keep timm's fused attention.
-        last = len(blocks) - 1 if return_attn else len(blocks)
-        for blk in blocks[:last]:
-            x = blk(x)
-        attn = None
-        if return_attn:
-            x, attn = _block_with_attn(blocks[-1], x)
-        x = vit.norm(x)
-        ret_attn = attn[:, :, 0, 1:] if attn is not None else None  # [B, heads, P]
-        return TokensOut(x, ret_attn)
+        x, ret_attn = run_blocks([cast(Block, b) for b in vit.blocks], x, return_attn)
+        return TokensOut(vit.norm(x), ret_attn)
+
+
+def run_blocks(blocks: Sequence[Block], x: Tensor, return_attn: bool) -> tuple[Tensor, Tensor | None]:
+    """Run SA blocks over [B, T, C] tokens; with ``return_attn``, also the [Ret] row of the last
+    block's attention, [B, heads, P] (only that block takes the explicit path, the others keep
+    timm's fused attention)."""
+    last = len(blocks) - 1 if return_attn else len(blocks)
+    for blk in blocks[:last]:
+        x = blk(x)
+    if not return_attn:
+        return x, None
+    x, attn = _block_with_attn(blocks[-1], x)  # attn [B, h, T, T]
+    return x, attn[:, :, 0, 1:]
 
 
 def _block_with_attn(block: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:

@@ -22,6 +22,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from zse_gui.model import default_models_dir, get_config, list_configs
+from zse_gui.paths import REPO_ROOT
 from zse_gui.qt.controller import Controller
 from zse_gui.qt.jobs import EngineState
 from zse_gui.qt.main_window import MainWindow
@@ -44,7 +45,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 DEMO_MODEL = "zse_lite"
 FALLBACK_MODEL = "zse_test"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer
 
 from zse_gui.errors import ZseError
-from zse_gui.qt.controller_files import FilesMixin, corr_from_settings
+from zse_gui.qt.controller_files import FilesMixin
 from zse_gui.qt.debounce import AdaptiveDelay
 from zse_gui.qt.jobs import SearchParams, explain_job, index_job, load_model_job, search_job
 from zse_gui.qt.protocols import MainView
@@ -151,7 +151,7 @@ class Controller(FilesMixin, QObject):
         self.persist = persist
         self.state = AppState()
         self.bundled: list[str] = []  # names of models with weights in models/ (set by the app)
-        self.view_state = ViewState(correspondence=corr_from_settings(settings))
+        self.view_state = ViewState(correspondence=settings.correspondence())
         self.delay = AdaptiveDelay()
         self._shut_down = False
         self.timer = QTimer(self)
@@ -525,16 +525,7 @@ class Controller(FilesMixin, QObject):
 
     def _on_view_corr_settings_changed(self, cs: CorrespondenceSettings) -> None:
         self.view_state = replace(self.view_state, correspondence=cs)
-        self._save_settings(
-            replace(
-                self.settings,
-                corr_top_k=cs.top_k or 1,
-                corr_threshold=cs.threshold,
-                corr_head=-1 if cs.head is None else cs.head,
-                mutual_only=cs.mutual_only,
-                ink_only=cs.ink_only,
-            )
-        )
+        self._save_settings(self.settings.with_correspondence(cs))
         self._render_correspondences()
 
     def _on_view_patch_clicked(self, side: str, patch: int) -> None:

@@ -23,25 +23,13 @@ from zse_gui.qt.strokes import SketchImage
 from zse_gui.qt.worker import JobResult, Worker
 from zse_gui.results import RankedItem
 from zse_gui.sketch import sketch_query
-from zse_gui.viz.correspondence import CorrespondenceSettings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["FilesMixin", "corr_from_settings"]
+__all__ = ["FilesMixin"]
 
 log = logging.getLogger(__name__)
-
-
-def corr_from_settings(s: AppSettings) -> CorrespondenceSettings:
-    """The correspondence view settings stored in the user settings."""
-    return CorrespondenceSettings(
-        top_k=s.corr_top_k,
-        threshold=s.corr_threshold,
-        head=None if s.corr_head < 0 else s.corr_head,
-        mutual_only=s.mutual_only,
-        ink_only=s.ink_only,
-    )
 
 
 class FilesMixin:
@@ -117,7 +105,7 @@ class FilesMixin:
             return
         st = self.state
         self.settings = s.settings
-        self.view_state = ViewState(correspondence=corr_from_settings(s.settings))
+        self.view_state = ViewState(correspondence=s.settings.correspondence())
         self.view.set_settings(s.settings)
         background, source = None, ""
         if s.sketch_image:

@@ -34,7 +34,6 @@ from zse_gui.qt.settings import AppSettings
 from zse_gui.qt.strokes import SketchImage
 from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch
-from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.layout import PanelLayout
 
 __all__ = ["MainWindow"]
@@ -223,15 +222,7 @@ class MainWindow(QMainWindow):
             w.blockSignals(False)
         for dev, act in a.devices.items():
             act.setChecked(dev == s.device)
-        self.explanation.correspondences.set_settings(
-            CorrespondenceSettings(
-                top_k=s.corr_top_k,
-                threshold=s.corr_threshold,
-                head=None if s.corr_head < 0 else s.corr_head,
-                mutual_only=s.mutual_only,
-                ink_only=s.ink_only,
-            )
-        )
+        self.explanation.correspondences.set_settings(s.correspondence())
 
     def set_heads(self, ca_heads: int, sa_heads: int) -> None:
         self.explanation.correspondences.set_heads(ca_heads)

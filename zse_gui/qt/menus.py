@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, SignalInstance
@@ -27,6 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from zse_gui.model import list_configs
+from zse_gui.paths import repo_path
+from zse_gui.qt.session import SESSION_SUFFIX
 
 if TYPE_CHECKING:
     from zse_gui.qt.main_window import MainWindow
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 SKETCH_FILTER = "Sketches (*.json *.ndjson *.png *.jpg *.jpeg *.bmp *.webp);;All files (*)"
 SESSION_FILTER = "zse-gui sessions (*.zse-session *.zse.json);;All files (*)"
 CHECKPOINT_FILTER = "Checkpoints (*.pth *.pt *.safetensors);;All files (*)"
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "sketches"
+SAMPLES_DIR = repo_path("resources", "sketches")
 
 
 @dataclass
@@ -325,7 +326,7 @@ def _ask_checkpoint(win: MainWindow) -> None:
 
 def _show_guide(win: MainWindow) -> None:
     """The user guide (docs/user-guide.md) rendered in a non-modal window."""
-    docs = Path(__file__).resolve().parents[2] / "docs"
+    docs = repo_path("docs")
     guide = docs / "user-guide.md"
     dlg = QDialog(win)
     dlg.setWindowTitle("zse-gui user guide")

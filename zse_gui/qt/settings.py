@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from zse_gui.viz.correspondence import CorrespondenceSettings
+
 __all__ = ["AppSettings", "config_dir", "load_settings", "save_settings", "write_json_atomic"]
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,27 @@ class AppSettings:
     ink_only: bool = True
     faithfulness_top: int = 5
     export_formats: tuple[str, ...] = ("png", "svg", "pdf")
+
+    def correspondence(self) -> CorrespondenceSettings:
+        """The correspondence view's filters, as these settings store them."""
+        return CorrespondenceSettings(
+            top_k=self.corr_top_k,
+            threshold=self.corr_threshold,
+            head=None if self.corr_head < 0 else self.corr_head,
+            mutual_only=self.mutual_only,
+            ink_only=self.ink_only,
+        )
+
+    def with_correspondence(self, cs: CorrespondenceSettings) -> AppSettings:
+        """These settings with the correspondence view's filters from ``cs``."""
+        return replace(
+            self,
+            corr_top_k=cs.top_k or 1,
+            corr_threshold=cs.threshold,
+            corr_head=-1 if cs.head is None else cs.head,
+            mutual_only=cs.mutual_only,
+            ink_only=cs.ink_only,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
