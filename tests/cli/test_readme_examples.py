@@ -45,3 +45,11 @@ def test_fresh_clone_examples_run_as_written(argv: list[str]) -> None:
         value = getattr(ns, name, None)
         if value is not None:
             assert repo_path(str(value)).exists(), f"{tool} example names {value}, which is not in the repo"
+
+
+def test_docs_show_only_gallery_files_that_exist() -> None:
+    text = repo_path("docs", "cli.md").read_text(encoding="utf-8")
+    shown = re.findall(r"resources/demo_gallery/([\w./-]+\.(?:jpg|png|jpeg|webp))", text)
+    assert shown, "docs/cli.md shows no example output"
+    missing = [p for p in shown if not repo_path("resources", "demo_gallery", p).is_file()]
+    assert not missing, f"docs/cli.md shows files that are not in the demo gallery: {missing}"

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
+    QGraphicsOpacityEffect,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -292,7 +293,12 @@ class ExplanationPanel(QWidget):
         self.header.setText(NO_RESULT)
         self._header_html = NO_RESULT
         self.stale = False
+
         self.tabs = QTabWidget(self)
+        self._dim = QGraphicsOpacityEffect(self.tabs)  # an explanation of an earlier sketch is faded
+        self._dim.setOpacity(0.35)
+        self._dim.setEnabled(False)
+        self.tabs.setGraphicsEffect(self._dim)
         self.correspondences = CorrespondenceTab(self)
         self.attention = AttentionTab(self)
         self.synthesis = SynthesisTab(self)
@@ -314,12 +320,14 @@ class ExplanationPanel(QWidget):
         """Mark what is shown as belonging to an earlier sketch (dimmed, not clickable) or current."""
         self.stale = stale
         self.tabs.setEnabled(not stale)
+        self._dim.setEnabled(stale)
         self.header.setText(STALE_NOTE + self._header_html if stale else self._header_html)
 
     def clear(self, placeholder: str = NO_RESULT) -> None:
         """Empty every tab (the sketch changed or the result list did)."""
         self.stale = False
         self.tabs.setEnabled(True)
+        self._dim.setEnabled(False)
         self.set_header(placeholder)
         for tab in (self.correspondences, self.attention, self.synthesis, self.kernel):
             tab.clear(placeholder)

@@ -9,6 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QFont, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import (
+    QGraphicsOpacityEffect,
     QLabel,
     QListView,
     QListWidget,
@@ -178,6 +179,10 @@ class ResultsView(QWidget):
         self.list.setItemDelegate(_TileDelegate(self))
         self.list.currentItemChanged.connect(self._on_list_current_changed)
         self.list.setAccessibleName("Retrieval results")
+        self._dim = QGraphicsOpacityEffect(self.list)  # the tiles are painted by hand: fade them
+        self._dim.setOpacity(0.35)
+        self._dim.setEnabled(False)
+        self.list.setGraphicsEffect(self._dim)
         self.message = QLabel("Draw a sketch to search the gallery.", self)
         self.message.setObjectName("resultsMessage")
         self.message.setWordWrap(True)
@@ -195,6 +200,7 @@ class ResultsView(QWidget):
         """Dim the grid (and refuse clicks) while it shows results of an earlier sketch."""
         self.stale = stale
         self.list.setEnabled(not stale)
+        self._dim.setEnabled(stale)
 
     def set_results(
         self, result: RetrievalResult | None, seen: frozenset[str] | None = None, stale: bool = False
