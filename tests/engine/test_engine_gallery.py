@@ -230,16 +230,18 @@ def test_default_cache_root_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert cache_mod.default_cache_root() == tmp_path / "xdg" / "zse-gui"
 
 
-def test_cleanup_spares_fresh_temp_files_of_other_writers(
+def test_abandoned_temp_files_are_removed_whatever_their_age(
     engine: Engine, make_gallery: Callable[..., Path], cache_root: Path
 ) -> None:
+    # Writers hold the cache's lock, so a temp file found by the next writer is abandoned,
+    # even one written a second ago (a kill leaves fresh ones).
     root = make_gallery(per_class=1)
     cdir = engine.index_gallery(root, cache_root=cache_root).cache_dir
-    fresh, abandoned = cdir / ".tokens-x.npy.1.tmp", cdir / ".staging-y.tmp"
-    fresh.write_bytes(b"being written by another process")
-    abandoned.write_bytes(b"left by a crash")
-    old = abandoned.stat().st_mtime - 2 * 3600
-    os.utime(abandoned, (old, old))
+    fresh, old_one = cdir / ".tokens-x.npy.1.tmp", cdir / ".staging-y.tmp"
+    fresh.write_bytes(b"left by a kill a moment ago")
+    old_one.write_bytes(b"left by a crash")
+    old = old_one.stat().st_mtime - 2 * 3600
+    os.utime(old_one, (old, old))
     write_photo(root / "cat" / "new.png", 5)
     engine.index_gallery(root, cache_root=cache_root)
-    assert fresh.exists() and not abandoned.exists()
+    assert not fresh.exists() and not old_one.exists()

@@ -205,9 +205,20 @@ class Engine:
         batch_size: int = 16,
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        follow_symlinks: bool = False,
+        if_busy: str = "use_last",
     ) -> GalleryIndex:
         """Index a gallery folder with this engine; see ``zse_gui.engine.gallery.build_index``."""
-        return build_index(self, folder, cache_root, batch_size=batch_size, progress=progress, cancel=cancel)
+        return build_index(
+            self,
+            folder,
+            cache_root,
+            batch_size=batch_size,
+            progress=progress,
+            cancel=cancel,
+            follow_symlinks=follow_symlinks,
+            if_busy=if_busy,
+        )
 
     # ---- retrieval -----------------------------------------------------------------------------
     def _check_query(self, q: SketchQuery) -> None:

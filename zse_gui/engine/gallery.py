@@ -7,11 +7,9 @@ encodes only new or changed files and drops removed ones.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,12 +18,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from zse_gui.data.imageio import IMAGE_EXTENSIONS, is_image_file
-from zse_gui.engine import cache as _cache
-from zse_gui.engine.cache import CacheEntry, default_cache_root, load_cache, write_cache
+from zse_gui.data.imageio import IMAGE_EXTENSIONS
+from zse_gui.engine.cache import (
+    CacheEntry,
+    CacheState,
+    default_cache_root,
+    load_cache,
+    remove_stale,
+    write_cache,
+)
+from zse_gui.engine.journal import CacheLock, ProgressJournal
 from zse_gui.engine.preprocess import prepare_photo
 from zse_gui.engine.retrieval import l2_normalize
-from zse_gui.errors import CancelledError, GalleryError, ImageReadError
+from zse_gui.engine.scan import ScanResult, scan_gallery
+from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError
 
 if TYPE_CHECKING:
     from zse_gui.model.config import ZseConfig
@@ -104,23 +110,10 @@ def _label_of(rel: str) -> str | None:
 def scan_folder(folder: Path) -> list[tuple[str, int, int]]:
     """Recursive scan for image files -> sorted ``(relative posix path, size, mtime_ns)``.
 
-    Hidden files and folders (names starting with ``.``) are ignored.
+    Hidden files and folders (names starting with ``.``) are ignored; see ``scan_gallery`` for
+    what is left out and why.
     """
-    found: list[tuple[str, int, int]] = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if name.startswith(".") or not is_image_file(name):
-                continue
-            full = Path(dirpath) / name
-            try:
-                st = full.stat()
-            except OSError as e:
-                log.warning("cannot stat %s: %s", full, e)
-                continue
-            found.append((full.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns))
-    found.sort()
-    return found
+    return scan_gallery(Path(folder)).files
 
 
 def cache_dir_for(cache_root: Path, folder: Path, config_name: str, weights_sha256: str) -> Path:
@@ -166,39 +159,13 @@ def _as_encoder(engine_or_model: Any) -> PhotoEncoder:
     )
 
 
-class _Staging:
-    """Append-only temp file of newly encoded tokens (fp16), so big builds need not fit in RAM."""
-
-    def __init__(self, cache_dir: Path, row_shape: tuple[int, int]) -> None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        self.path = cache_dir / f".staging-{uuid.uuid4().hex[:8]}.tmp"
-        self.row_shape = row_shape
-        self.rows = 0
-        self.emb: list[np.ndarray] = []
-        self._fh = self.path.open("wb")
-
-    def append(self, emb: np.ndarray, tokens: np.ndarray) -> None:
-        _cache._write_bytes(self._fh, np.ascontiguousarray(tokens, np.float16))
-        self.emb.append(l2_normalize(emb))
-        self.rows += len(tokens)
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        self._fh.flush()
-        t, c = self.row_shape
-        emb = np.concatenate(self.emb) if self.emb else np.zeros((0, c), np.float32)
-        if self.rows == 0:
-            return emb, np.zeros((0, t, c), np.float16)
-        tok = np.memmap(self.path, dtype=np.float16, mode="r", shape=(self.rows, t, c))
-        return emb, tok
-
-    def close(self) -> None:
-        self._fh.close()
-        with contextlib.suppress(OSError):
-            self.path.unlink()
 
 
 def _load_batch(root: Path, rels: list[str], cfg: ZseConfig, pool: ThreadPoolExecutor) -> list[Future[Any]]:
     return [pool.submit(prepare_photo, root / rel, cfg) for rel in rels]
+
+
+IF_BUSY = ("use_last", "wait")
 
 
 def build_index(
@@ -209,8 +176,15 @@ def build_index(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     workers: int | None = None,
+    follow_symlinks: bool = False,
+    if_busy: str = "use_last",
 ) -> GalleryIndex:
     """Index a gallery folder (recursively), reusing and updating the on-disk cache.
+
+    Progress is committed to a journal after every batch (``zse_gui.engine.journal``), so a
+    kill or Ctrl+C loses at most the batch in flight and the next run continues; the resumed
+    cache is bit-identical to one built in a single run with the same ``batch_size``. Writers
+    of one cache take turns through an inter-process lock.
 
     Args:
         engine_or_model: an ``Engine`` (its device and precision are used) or a ``ZseSbir``.
@@ -221,9 +195,15 @@ def build_index(
         cancel: polled between batches; when it returns True the files encoded so far are
             committed to the cache and ``CancelledError`` is raised.
         workers: threads that decode and resize images (default: up to 4).
+        follow_symlinks: follow symbolic links that lead out of ``folder`` (default: such
+            links are listed among the skipped files instead).
+        if_busy: when another process is updating this cache: ``"use_last"`` returns its last
+            complete generation at once (if there is one, else waits); ``"wait"`` waits for
+            the other process and then brings the cache up to date.
 
     Returns:
         The index (memory-mapped arrays; ``num_encoded`` tells how many files were encoded).
+        ``skipped`` also lists folders that could not be listed and links not followed.
 
     Raises:
         GalleryError: the folder is missing or has no readable image, or the cache cannot be written.
@@ -231,159 +211,255 @@ def build_index(
     """
     enc = _as_encoder(engine_or_model)
     cfg, info = enc.config, enc.weights_info
-    root = Path(folder).expanduser().resolve()
-    if not root.is_dir():
+    if if_busy not in IF_BUSY:
+        raise ConfigError(f"if_busy={if_busy!r}; use one of {', '.join(IF_BUSY)}")
+    try:
+        root = Path(folder).expanduser().resolve()
+        exists = root.is_dir()
+    except (OSError, RuntimeError) as e:
+        raise GalleryError(f"gallery folder {str(folder)[:300]!r} cannot be used: {_reason(e)}") from None
+    if not exists:
         raise GalleryError(f"gallery folder {root} does not exist or is not a folder")
     croot = Path(cache_root).expanduser() if cache_root is not None else default_cache_root()
     cdir = cache_dir_for(croot, root, cfg.name, info.sha256)
     t_tok, c_dim = cfg.num_tokens, cfg.embed_dim
     expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": t_tok, "embed_dim": c_dim}
-    header = {**expect, "folder": str(root)}
-
-    files = scan_folder(root)
-    if not files:
+    scan = scan_gallery(root, follow_symlinks)
+    if not scan.files:
+        why = ""
+        if scan.problems:
+            first = scan.problems[0]
+            why = f" ({len(scan.problems)} left out, first: {first[0]}: {first[1]})"
         raise GalleryError(
-            f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {root}; "
+            f"no image files ({', '.join(IMAGE_EXTENSIONS)}) found under {root}{why}; "
             "put photos there, optionally in one sub-folder per class"
         )
-    old = load_cache(cdir, expect)
-    old_rows = {e.key: i for i, e in enumerate(old.entries)} if old else {}
-    old_skip = {(s[0], s[1], s[2]): s[3] for s in old.skipped} if old else {}
-
-    reuse: dict[str, int] = {}
-    known_bad: dict[str, str] = {}
-    todo: list[tuple[str, int, int]] = []
-    for rel, size, mtime in files:
-        if (rel, size, mtime) in old_rows:
-            reuse[rel] = old_rows[(rel, size, mtime)]
-        elif (rel, size, mtime) in old_skip:
-            known_bad[rel] = old_skip[(rel, size, mtime)]
-        else:
-            todo.append((rel, size, mtime))
-    stat = {rel: (size, mtime) for rel, size, mtime in files}
-    unchanged = (
-        old is not None and not todo and len(reuse) == len(old.entries) and len(known_bad) == len(old_skip)
-    )
-    if unchanged and old is not None:
-        log.info("gallery %s: all %d files cached", root, len(reuse))
-        return _make_index(
-            root, cdir, old.entries, old.skipped, old.embeddings, old.tokens, old.generation, info, 0
-        )
-    log.info("gallery %s: %d cached, %d to encode", root, len(reuse), len(todo))
-
-    new_rows: dict[str, int] = {}
-    new_bad: dict[str, str] = {}
-    cancelled = False
-    staging: _Staging | None = None
+    job = _Job(enc, root, cdir, expect, scan, batch_size, workers)
+    lock = CacheLock(cdir)
     try:
-        if todo:
-            try:
-                staging = _Staging(cdir, (t_tok, c_dim))
-                cancelled = _encode_all(
-                    enc, root, todo, batch_size, staging, new_rows, new_bad, progress, cancel, workers
+        got = lock.acquire(blocking=False)
+        if not got and if_busy == "use_last":
+            state = load_cache(cdir, expect)
+            if state is not None and state.intact:
+                log.warning(
+                    "another process is updating the cache of %s; using its last complete index (%d photos)",
+                    root,
+                    len(state.entries),
                 )
-            except OSError as e:
-                raise GalleryError(
-                    f"cannot write temporary encodings in {cdir}: {e.strerror or e}; the previous cache was "
-                    "kept (free some disk space, or point ZSE_CACHE_DIR at a writable disk)"
-                ) from e
-        emb_new, tok_new = staging.arrays() if staging is not None else (None, None)
+                return job.index(state, 0)
+        if not got:
+            log.warning("another process is indexing %s; waiting for it to finish", root)
+            lock.acquire(blocking=True)
+    except OSError as e:
+        raise GalleryError(
+            f"cannot use the gallery cache folder {cdir}: {_reason(e)} "
+            "(pass a writable --cache-dir or set ZSE_CACHE_DIR)"
+        ) from None
+    try:
+        return job.run(progress, cancel)
+    finally:
+        lock.release()
+
+
+def _reason(e: BaseException) -> str:
+    return (e.strerror if isinstance(e, OSError) else None) or str(e) or type(e).__name__
+
+
+@dataclass
+class _Job:
+    """One update of one cache folder, run while holding its lock."""
+
+    enc: PhotoEncoder
+    root: Path
+    cdir: Path
+    expect: dict[str, Any]
+    scan: ScanResult
+    batch_size: int
+    workers: int | None
+
+    def index(self, state: CacheState, encoded: int) -> GalleryIndex:
+        idx = _make_index(
+            self.root,
+            self.cdir,
+            state.entries,
+            state.skipped,
+            state.embeddings,
+            state.tokens,
+            state.generation,
+            self.enc.weights_info,
+            encoded,
+        )
+        idx.skipped.extend((str(self.root / rel), why) for rel, why in self.scan.problems)
+        return idx
+
+    def _space(self, e: OSError) -> GalleryError:
+        return GalleryError(
+            f"cannot write temporary encodings in {self.cdir}: {_reason(e)}; the previous cache was "
+            "kept (free some disk space, or point ZSE_CACHE_DIR at a writable disk)"
+        )
+
+    def run(
+        self, progress: Callable[[int, int], None] | None, cancel: Callable[[], bool] | None
+    ) -> GalleryIndex:
+        root, cdir, expect = self.root, self.cdir, self.expect
+        files = self.scan.files
+        t_tok, c_dim = self.expect["num_tokens"], self.expect["embed_dim"]
+        header = {**expect, "folder": str(root)}
+        remove_stale(cdir)  # we hold the lock: every temp file here is abandoned
+        old = load_cache(cdir, expect)
+        old_rows = {e.key: i for i, e in enumerate(old.entries) if not old.corrupt[i]} if old else {}
+        old_skip = {(s[0], s[1], s[2]): s[3] for s in old.skipped} if old else {}
+        try:
+            journal = ProgressJournal.open(cdir, header, (t_tok, c_dim))
+        except OSError as e:
+            raise self._space(e) from None
+        with journal:
+            reuse: dict[str, tuple[str, int]] = {}
+            known_bad: dict[str, str] = {}
+            todo: list[tuple[str, int, int]] = []
+            for key in files:
+                rel = key[0]
+                if key in old_rows:
+                    reuse[rel] = ("old", old_rows[key])
+                elif key in journal.rows:
+                    reuse[rel] = ("new", journal.rows[key])
+                elif key in old_skip:
+                    known_bad[rel] = old_skip[key]
+                elif key in journal.bad:
+                    known_bad[rel] = journal.bad[key]
+                else:
+                    todo.append(key)
+            unchanged = (
+                old is not None
+                and old.intact
+                and not todo
+                and all(src == "old" for src, _ in reuse.values())
+                and len(reuse) == len(old.entries)
+                and len(known_bad) == len(old_skip)
+            )
+            if unchanged and old is not None:
+                journal.discard()
+                log.info("gallery %s: all %d files cached", root, len(reuse))
+                return self.index(old, 0)
+            log.info("gallery %s: %d cached, %d to encode", root, len(reuse), len(todo))
+            new_bad: dict[str, str] = {}
+            cancelled = False
+            encoded_before = journal.num_rows
+            if todo:
+                try:
+                    cancelled = _encode_all(self, todo, journal, new_bad, progress, cancel)
+                except OSError as e:
+                    if not journal.num_rows and not journal.bad:
+                        journal.discard()
+                    raise self._space(e) from None
+            encoded = journal.num_rows - encoded_before  # rows of an interrupted run count as reused
+            gen = self._commit(old, journal, reuse, {**known_bad, **new_bad}, cancelled, header)
+            journal.discard()
+        if cancelled:
+            raise CancelledError(
+                f"indexing of {root} cancelled after {journal.num_rows - encoded_before} of {len(todo)} "
+                "new files; those are cached and the next run continues from there"
+            )
+        state = load_cache(cdir, expect)
+        if state is None or not state.intact or state.generation != gen:
+            raise GalleryError(
+                f"the gallery cache {cdir} was written but cannot be read back (check the disk)"
+            )
+        return self.index(state, encoded)
+
+    def _commit(
+        self,
+        old: CacheState | None,
+        journal: ProgressJournal,
+        reuse: dict[str, tuple[str, int]],
+        bad: dict[str, str],
+        cancelled: bool,
+        header: dict[str, Any],
+    ) -> str:
+        """Write the new generation from the old one and the journal, in file order."""
+        emb_new, tok_new = journal.arrays()
         entries: list[CacheEntry] = []
         sources: list[tuple[str, int]] = []
-        for rel, size, mtime in files:
-            if rel in reuse:
-                sources.append(("old", reuse[rel]))
-            elif rel in new_rows:
-                sources.append(("new", new_rows[rel]))
-            else:
+        for rel, size, mtime in self.scan.files:
+            src = reuse.get(rel)
+            if src is None and (rel, size, mtime) in journal.rows:
+                src = ("new", journal.rows[(rel, size, mtime)])
+            if src is None:
                 continue
+            sources.append(src)
             entries.append(CacheEntry(rel, size, mtime, _label_of(rel)))
-        bad = {**known_bad, **new_bad}
+        stat = {rel: (size, mtime) for rel, size, mtime in self.scan.files}
         skipped = [(rel, stat[rel][0], stat[rel][1], why) for rel, why in sorted(bad.items())]
         if not entries and not cancelled:
             raise GalleryError(
-                f"none of the {len(files)} image files under {root} could be read "
+                f"none of the {len(self.scan.files)} image files under {self.root} could be read "
                 f"(first problem: {skipped[0][3] if skipped else 'unknown'})"
             )
 
         def rows(kind: str) -> Iterator[np.ndarray]:
             for start in range(0, len(sources), 256):
-                chunk = sources[start : start + 256]
                 parts = []
-                for src, row in chunk:
-                    table = (
-                        (old.embeddings if kind == "emb" else old.tokens) if src == "old" and old else None
-                    )
-                    if src == "new":
+                for src, row in sources[start : start + 256]:
+                    if src == "old":
+                        assert old is not None
+                        table = old.embeddings if kind == "emb" else old.tokens
+                    else:
                         table = emb_new if kind == "emb" else tok_new
-                    assert table is not None
                     parts.append(np.asarray(table[row]))
                 yield np.stack(parts)
 
-        gen = write_cache(cdir, header, entries, skipped, rows("emb"), rows("tok"), t_tok, c_dim)
-    finally:
-        if staging is not None:
-            staging.close()
-    if cancelled:
-        raise CancelledError(
-            f"indexing of {root} cancelled after {len(new_rows)} of {len(todo)} new files; "
-            "those are cached and the next run continues from there"
-        )
-    state = load_cache(cdir, expect)
-    if state is None:
-        raise GalleryError(f"the gallery cache {cdir} was written but cannot be read back; check the disk")
-    return _make_index(
-        root, cdir, state.entries, state.skipped, state.embeddings, state.tokens, gen, info, len(new_rows)
-    )
+        t_tok, c_dim = self.expect["num_tokens"], self.expect["embed_dim"]
+        return write_cache(self.cdir, header, entries, skipped, rows("emb"), rows("tok"), t_tok, c_dim)
 
 
 def _encode_all(
-    enc: PhotoEncoder,
-    root: Path,
+    job: _Job,
     todo: list[tuple[str, int, int]],
-    batch_size: int,
-    staging: _Staging,
-    new_rows: dict[str, int],
+    journal: ProgressJournal,
     new_bad: dict[str, str],
     progress: Callable[[int, int], None] | None,
     cancel: Callable[[], bool] | None,
-    workers: int | None,
 ) -> bool:
-    """Encode ``todo`` into ``staging``; returns True when cancelled (what was done is kept)."""
+    """Encode ``todo``, committing each batch to ``journal``; returns True when cancelled."""
+    enc, root = job.enc, job.root
     cfg = enc.config
     total = len(todo)
     if progress is not None:
         progress(0, total)
-    batches = [
-        [rel for rel, _, _ in todo[i : i + max(1, batch_size)]] for i in range(0, total, max(1, batch_size))
-    ]
-    n_workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    bs = max(1, job.batch_size)
+    batches = [todo[i : i + bs] for i in range(0, total, bs)]
+    n_workers = job.workers if job.workers is not None else min(4, os.cpu_count() or 1)
     done = 0
     with ThreadPoolExecutor(max_workers=max(1, n_workers)) as pool:
         # Decode the next batch while the current one is encoded.
-        pending = _load_batch(root, batches[0], cfg, pool) if batches else []
-        for b, rels in enumerate(batches):
+        pending = _load_batch(root, [k[0] for k in batches[0]], cfg, pool) if batches else []
+        for b, keys in enumerate(batches):
             if cancel is not None and cancel():
                 for f in pending:
                     f.cancel()
                 return True
             futures = pending
-            pending = _load_batch(root, batches[b + 1], cfg, pool) if b + 1 < len(batches) else []
-            good: list[str] = []
+            nxt = [k[0] for k in batches[b + 1]] if b + 1 < len(batches) else []
+            pending = _load_batch(root, nxt, cfg, pool) if nxt else []
+            good: list[tuple[str, int, int]] = []
+            bad: list[tuple[tuple[str, int, int], str]] = []
             tensors = []
-            for rel, fut in zip(rels, futures, strict=True):
+            for key, fut in zip(keys, futures, strict=True):
                 try:
                     tensors.append(fut.result().tensor)
-                    good.append(rel)
+                    good.append(key)
                 except ImageReadError as e:
                     log.warning("skipping unreadable gallery image: %s", e)
-                    new_bad[rel] = str(e).removeprefix(f"{root / rel}: ")
+                    why = str(e).removeprefix(f"{root / key[0]}: ")
+                    new_bad[key[0]] = why
+                    bad.append((key, why))
             if tensors:
                 ret, tok = enc.encode_photo_batch(np.stack(tensors))  # [b, C], [b, T, C]
-                for k, rel in enumerate(good):
-                    new_rows[rel] = staging.rows + k
-                staging.append(ret, tok)
-            done += len(rels)
+                journal.append(good, l2_normalize(ret), tok, bad)
+            elif bad:
+                empty = np.zeros((0, cfg.num_tokens, cfg.embed_dim), np.float16)
+                journal.append([], empty[:, 0].astype(np.float32), empty, bad)
+            done += len(keys)
             if progress is not None:
                 progress(done, total)
     return False
