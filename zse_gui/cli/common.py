@@ -7,6 +7,7 @@ errors of ``zse_gui.errors`` into one-line messages and distinct exit codes.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +61,7 @@ __all__ = [
     "default_gallery",
     "load_sketch",
     "open_gallery",
+    "path_kind",
     "progress",
     "run_main",
 ]
@@ -67,6 +69,26 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def path_kind(path: Path | str, what: str, error: Callable[[str], ZseError]) -> str | None:
+    """``"file"``, ``"dir"``, ``"other"`` or None (absent) for a path named on the command line.
+
+    Raises:
+        ``error(message)``: the path cannot even be looked up (a name over 255 bytes, a
+            component that is a file, no permission).
+    """
+    try:
+        p = Path(path)
+        if p.is_dir():
+            return "dir"
+        if p.is_file():
+            return "file"
+        return "other" if p.exists() else None
+    except (OSError, ValueError) as e:  # ValueError: a NUL byte in the name
+        reason = (e.strerror if isinstance(e, OSError) else None) or str(e)
+        if isinstance(e, OSError) and e.errno == errno.ENAMETOOLONG:
+            reason += " (each folder or file name may have at most 255 bytes)"
+        shown = str(path)[:120] + ("..." if len(str(path)) > 120 else "")
+        raise error(f"{what} {shown!r}: {reason}") from None
 
 
 SKETCH_HELP = "sketch image, the app's stroke .json, or a Quick, Draw! .ndjson file"
@@ -129,6 +151,11 @@ def add_gallery_args(parser: argparse.ArgumentParser, required: bool = False) ->
     parser.add_argument(
         "--cache-dir", type=Path, help="gallery cache root (default: $ZSE_CACHE_DIR or ~/.cache/zse-gui)"
     )
+    parser.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="index symbolic links that lead out of the gallery folder (default: list them as skipped)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
@@ -162,8 +189,10 @@ def build_engine(args: argparse.Namespace) -> Engine:
                 "(or --seed N for a random-init model, for tests only)"
             )
         weights = "default"
-    if weights is not None and weights != "default" and not Path(weights).is_file():
-        raise WeightsError(weights, "weight file not found", "check the path")
+    if weights is not None and weights != "default":
+        kind = path_kind(weights, "weight file", lambda msg: WeightsError(str(weights)[:120], msg))
+        if kind != "file":
+            raise WeightsError(weights, "weight file not found", "check the path")
     model = create_model(name, weights=weights, trust=args.trust, seed=args.seed)
     engine = Engine(model, device=args.device, precision=args.precision)
     log.info("model %s, weights %s (%s)", name, engine.weights_info.source, engine.weights_info.sha256[:12])
@@ -196,6 +225,8 @@ def load_sketch(path: Path, drawing: int = 0, label: str | None = None) -> Sketc
         InputFileError: missing, a folder, unreadable, no such drawing (exit code 3).
         InvalidSketchError: no strokes, or no pixel dark enough to be ink (exit code 4).
     """
+    if drawing < 0:
+        raise UsageError(f"--drawing is a 0-based index, got {drawing}")
     loaded = load_sketch_file(path, drawing=drawing)
     query = require_ink(loaded)
     strokes = loaded.sketch if not loaded.sketch.is_empty else None
@@ -252,15 +283,21 @@ def progress(desc: str, enabled: bool = True) -> Iterator[Callable[[int, int], N
             bar.close()
 
 
-def open_gallery(engine: Engine, folder: Path | None, cache_dir: Path | None, quiet: bool) -> GalleryIndex:
+def open_gallery(
+    engine: Engine, folder: Path | None, cache_dir: Path | None, quiet: bool, follow_symlinks: bool = False
+) -> GalleryIndex:
     """Index (or update the cache of) a gallery folder, with a progress bar.
+
+    While another process updates the same cache, its last complete generation is used.
 
     Raises:
         UsageError: no gallery given and no bundled demo gallery. GalleryError: not a folder.
     """
     folder = check_gallery_folder(folder)
     with progress(f"indexing {folder.name}", not quiet) as cb:
-        index = engine.index_gallery(folder, cache_root=cache_dir, progress=cb)
+        index = engine.index_gallery(
+            folder, cache_root=cache_dir, progress=cb, follow_symlinks=follow_symlinks, if_busy="use_last"
+        )
     for path, reason in index.skipped:
         log.warning("skipped %s: %s", path, reason)
     return index
@@ -273,3 +310,9 @@ def run_main(prog: str, body: Callable[[Sequence[str] | None], int], argv: Seque
         return body(argv)
     except (KeyboardInterrupt, ZseError) as e:
         return report_error(prog, e)
+    except OSError as e:
+        # Last resort for an operating-system refusal no check above anticipated (a full disk
+        # while writing figures, a read-only output folder): one line, exit code 1.
+        where = f" ({str(e.filename)[:200]})" if e.filename else ""
+        sys.stderr.write(f"{prog}: error: {e.strerror or e}{where}\n")
+        return EXIT_ERROR

@@ -18,9 +18,11 @@ from zse_gui.cli.common import (
     check_gallery_folder,
     load_sketch,
     open_gallery,
+    path_kind,
     progress,
     run_main,
 )
+from zse_gui.cli.text import json_safe
 from zse_gui.data.imageio import read_image_rgb
 from zse_gui.errors import ConfigError, InputFileError, UsageError
 from zse_gui.results import RetrievalResult
@@ -51,8 +53,10 @@ examples:
 
 Writes <out>/<stem>_{correspondences,attention,synthesis,kernel}.<fmt> and <out>/<stem>.json,
 the sidecar with the model, weights sha256, strokes, settings and every drawn pair.
-Exit codes: 0 ok, 2 bad arguments, 3 missing/unreadable file, 4 empty sketch,
-5 unreadable gallery, 6 unknown model or bad weights.
+--stem is a file-name prefix (no folders); --out must be a folder (it is created if needed).
+Exit codes: 0 ok, 1 other error, 2 bad arguments, 3 missing/unreadable file,
+4 empty or invalid sketch, 5 unreadable gallery or cache, 6 unknown model or bad weights,
+130 interrupted.
 """
 
 
@@ -199,12 +203,12 @@ def _provenance(
     return Provenance(
         model=engine.config.name,
         weights_sha256=info.sha256,
-        weights_source=info.source,
-        sketch_source=sketch.source,
+        weights_source=json_safe(info.source),
+        sketch_source=json_safe(sketch.source),
         strokes=sketch.strokes,
-        photo_path=photo,
-        photo_label=label,
-        query_label=sketch.label,
+        photo_path=json_safe(photo),
+        photo_label=None if label is None else json_safe(label),
+        query_label=None if sketch.label is None else json_safe(sketch.label),
         rank=rank,
     )
 
@@ -216,8 +220,29 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error(f"--rank is 1-based, got {args.rank}")
     if args.pairs < 0 or args.report < 0 or args.faithfulness < 0:
         p.error("--pairs, --report and --faithfulness must be >= 0")
-    if args.photo is not None and not args.photo.is_file():
+    if args.photo is not None and path_kind(args.photo, "photo file", InputFileError) != "file":
         raise InputFileError(f"photo file {args.photo} not found")
+    if path_kind(args.out, "--out", UsageError) not in ("dir", None):
+        raise UsageError(f"--out {args.out} exists and is not a folder; name a folder for the figures")
+    if args.stem is not None:
+        _check_stem(args.stem)
+
+
+def _check_stem(stem: str) -> None:
+    """A stem names files inside --out: no folder part, no hidden or parent-folder names."""
+    bad = (
+        not stem
+        or "/" in stem
+        or "\\" in stem
+        or "\0" in stem
+        or stem.startswith(".")
+        or len(stem.encode("utf-8", "surrogateescape")) > 200
+    )
+    if bad:
+        raise UsageError(
+            f"--stem {stem[:80]!r} must be a plain file-name prefix of at most 200 bytes, without '/' "
+            "or a leading '.' (the figures are written inside --out)"
+        )
 
 
 def _write_report(
@@ -241,7 +266,7 @@ def _write_report(
     thumbs = [read_image_rgb(it.path) for it in items]
     header = f"{sketch.source}   model {engine.config.name} ({engine.weights_info.sha256[:12]})"
     pdf, side = write_pdf_report(
-        args.out / f"{args.sketch.stem}__report.pdf",
+        args.out / json_safe(f"{args.sketch.stem[:100]}__report.pdf"),
         pages,
         options.correspondence,
         strip=(query.prepared.display, result, thumbs, sketch.label),
@@ -272,7 +297,7 @@ def _run(argv: Sequence[str] | None) -> int:
         raise UsageError(f"--highlight {args.highlight} out of range 0..{n_patches - 1}")
     gallery = result = None
     if args.rank is not None or args.report:
-        gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet)
+        gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet, args.follow_symlinks)
         result = engine.search(query, gallery, top_k=max(args.rank or 1, args.report))
     if args.rank is not None:
         assert gallery is not None and result is not None
@@ -286,7 +311,8 @@ def _run(argv: Sequence[str] | None) -> int:
         expl = engine.explain(query, photo=str(args.photo), faithfulness_top=args.faithfulness)
         prov = _provenance(engine, sketch, str(args.photo), None, None)
         photo_name = args.photo.stem
-    stem = args.stem or f"{args.sketch.stem}__{photo_name}"
+    # Undecodable bytes of the names would be lone surrogates in the sidecar's file list.
+    stem = json_safe(args.stem or f"{args.sketch.stem[:100]}__{photo_name[:100]}")
     written = export_explanation(expl, args.out, stem, options, prov)
     for f in written.files:
         print(f)

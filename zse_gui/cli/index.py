@@ -17,6 +17,8 @@ from zse_gui.cli.common import (
     progress,
     run_main,
 )
+from zse_gui.cli.text import json_safe, one_line
+from zse_gui.errors import UsageError
 
 __all__ = ["main", "build_parser"]
 
@@ -26,8 +28,11 @@ examples:
   zse-index ~/photos --model zse_vitb16 --weights best_checkpoint.pth --device cuda
   zse-index ~/photos --cache-dir /tmp/zse-cache --json
 
-Re-running only encodes new or changed files; removed files leave the cache.
-Exit codes: 0 ok, 2 bad arguments, 5 unreadable gallery, 6 unknown model or bad weights.
+Re-running only encodes new or changed files; removed files leave the cache. Progress is
+committed after every batch: after a kill or Ctrl+C, running the same command again continues
+(losing at most one batch). A second zse-index on the same gallery waits for the first.
+Exit codes: 0 ok, 1 other error, 2 bad arguments, 5 unreadable gallery or cache,
+6 unknown model or bad weights, 130 interrupted.
 """
 
 
@@ -43,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, help="cache root (default: $ZSE_CACHE_DIR or ~/.cache/zse-gui)")
     p.add_argument("--batch-size", type=int, default=16, help="photos per forward pass (default: 16)")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of text")
+    p.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="index symbolic links that lead out of the gallery folder (default: list them as skipped)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_model_args(p)
     return p
@@ -50,22 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     check_gallery_folder(args.gallery)  # before the model loads
     engine = build_engine(args)
     with progress(f"indexing {args.gallery.name}", not args.quiet) as cb:
         index = engine.index_gallery(
-            args.gallery, cache_root=args.cache_dir, batch_size=args.batch_size, progress=cb
+            args.gallery,
+            cache_root=args.cache_dir,
+            batch_size=args.batch_size,
+            progress=cb,
+            follow_symlinks=args.follow_symlinks,
+            if_busy="wait",
         )
     summary = {
-        "gallery": str(index.root),
-        "cache_dir": str(index.cache_dir),
+        "gallery": json_safe(str(index.root)),
+        "cache_dir": json_safe(str(index.cache_dir)),
         "model": index.config_name,
         "weights_sha256": index.weights_sha256,
         "images": len(index),
         "classes": len(index.class_names),
         "encoded": index.num_encoded,
         "reused": index.num_reused,
-        "skipped": [{"path": p, "reason": r} for p, r in index.skipped],
+        "skipped": [{"path": json_safe(p), "reason": json_safe(r)} for p, r in index.skipped],
     }
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=1) + "\n")
@@ -75,8 +92,8 @@ def _run(argv: Sequence[str] | None) -> int:
             f"({index.num_encoded} encoded, {index.num_reused} from cache, {len(index.skipped)} skipped)"
         )
         for path, reason in index.skipped:
-            print(f"  skipped {path}: {reason}")
-        print(f"cache: {index.cache_dir}")
+            print(f"  skipped {one_line(path)}: {one_line(reason)}")
+        print(f"cache: {one_line(str(index.cache_dir))}")
     return EXIT_OK
 
 

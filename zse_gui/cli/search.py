@@ -21,6 +21,7 @@ from zse_gui.cli.common import (
     open_gallery,
     run_main,
 )
+from zse_gui.cli.text import json_safe, one_line
 from zse_gui.errors import UsageError
 from zse_gui.results import RetrievalResult
 
@@ -35,8 +36,9 @@ examples:
 
 Modes: rerank = [Ret] cosine shortlist re-scored by the relation network (default),
 ret = [Ret] cosine only (fast), rn = relation network over the whole gallery (slow, as in the paper).
-Exit codes: 0 ok, 2 bad arguments, 3 missing/unreadable file, 4 empty sketch,
-5 unreadable gallery, 6 unknown model or bad weights.
+Exit codes: 0 ok, 1 other error, 2 bad arguments, 3 missing/unreadable file,
+4 empty or invalid sketch, 5 unreadable gallery or cache, 6 unknown model or bad weights,
+130 interrupted.
 """
 
 
@@ -76,8 +78,8 @@ def result_to_json(result: RetrievalResult, label: str | None) -> list[dict[str,
             "rank": it.final_rank + 1,
             "stage1_rank": it.stage1_rank + 1,
             "index": it.index,
-            "path": it.path,
-            "label": it.label,
+            "path": json_safe(it.path),
+            "label": None if it.label is None else json_safe(it.label),
             "ret_score": round(float(it.ret_score), 6),
             "rn_score": None if it.rn_score is None else round(float(it.rn_score), 6),
             "rn_logit": None if it.rn_logit is None else round(float(it.rn_logit), 6),
@@ -88,14 +90,17 @@ def result_to_json(result: RetrievalResult, label: str | None) -> list[dict[str,
 
 
 def format_table(result: RetrievalResult, label: str | None) -> str:
-    """A fixed-width table: rank, relation score, [Ret] cosine, stage-1 rank, label, path."""
+    """A fixed-width table: rank, relation score, [Ret] cosine, stage-1 rank, label, path.
+
+    Control characters and undecodable bytes in names are escaped, so every item is one line.
+    """
     rows = [f"{'rank':>4}  {'rn':>7}  {'ret':>7}  {'s1':>4}  {'':1}  {'label':<16}  path"]
     for it in result.items:
         rn = "-" if it.rn_score is None else f"{it.rn_score:.4f}"
         mark = "" if label is None or it.label is None else ("*" if it.label == label else "")
         rows.append(
             f"{it.final_rank + 1:>4}  {rn:>7}  {it.ret_score:>7.4f}  {it.stage1_rank + 1:>4}  {mark:1}  "
-            f"{(it.label or '-')[:16]:<16}  {it.path}"
+            f"{one_line(it.label or '-')[:16]:<16}  {one_line(it.path)}"
         )
     return "\n".join(rows)
 
@@ -109,17 +114,17 @@ def _run(argv: Sequence[str] | None) -> int:
     sketch = load_sketch(args.sketch, args.drawing, args.label)  # inputs first: fail before the model loads
     check_gallery_folder(args.gallery)
     engine = build_engine(args)
-    gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet)
+    gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet, args.follow_symlinks)
     result = engine.search(
         sketch.query, gallery, top_k=args.top_k, rerank_depth=args.rerank_depth, mode=args.mode
     )
     if args.json:
         doc = {
-            "sketch": sketch.source,
-            "label": sketch.label,
+            "sketch": json_safe(sketch.source),
+            "label": None if sketch.label is None else json_safe(sketch.label),
             "model": engine.config.name,
             "weights_sha256": engine.weights_info.sha256,
-            "gallery": str(gallery.root),
+            "gallery": json_safe(str(gallery.root)),
             "gallery_size": result.gallery_size,
             "mode": result.mode,
             "rerank_depth": result.rerank_depth,

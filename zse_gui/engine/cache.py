@@ -134,7 +134,7 @@ def _payload_checksum(payload: dict[str, Any]) -> str:
 
 def _raw(arr: np.ndarray) -> memoryview | bytes:
     """The raw bytes of a C-contiguous array, without a copy."""
-    return memoryview(arr.reshape(-1)).cast("B") if arr.size else b""
+    return arr.reshape(-1).data.cast("B") if arr.size else b""
 
 
 def block_crcs(arr: np.ndarray, block_rows: int = BLOCK_ROWS) -> list[int]:

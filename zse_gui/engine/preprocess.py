@@ -8,6 +8,10 @@
 
 Both are then scaled to [0, 1] and normalised with the config's mean/std. Each result carries an
 ``ImageFrame`` from model pixels to original pixels (canvas pixels for stroke sketches).
+
+Departure from the released loader: a sketch image whose longer side exceeds
+``SKETCH_MAX_SIDE`` is first shrunk by a whole factor (box filter) so that a 9000 x 9000 scan
+costs about as much as a 2000 x 2000 one; the frame still maps to the original pixels.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from zse_gui.data.imageio import read_image_rgb
+from zse_gui.data.imageio import read_image_rgb, read_image_rgb_bounded
 from zse_gui.errors import ImageReadError, InvalidSketchError
 from zse_gui.results import ImageFrame, PreparedImage
 from zse_gui.sketch import INK_THRESHOLD, StrokeSketch, ink_mask, rasterize_sketch
@@ -32,11 +36,13 @@ __all__ = [
     "prepare_photo",
     "prepare_sketch",
     "PreprocessConfig",
+    "SKETCH_MAX_SIDE",
 ]
 
 log = logging.getLogger(__name__)
 
 CROP_PADDING = 10  # pixels of padding around the ink bounding box
+SKETCH_MAX_SIDE = 2048  # larger sketch images are shrunk first (datasets: 256 to 1111 pixels)
 
 
 class PreprocessConfig(Protocol):
@@ -79,18 +85,33 @@ def _as_rgb_array(arr: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _sketch_pixels(sketch: StrokeSketch | np.ndarray | str | Path) -> tuple[np.ndarray, str]:
+def _shrink(rgb: np.ndarray) -> np.ndarray:
+    """Shrink an array whose longer side exceeds ``SKETCH_MAX_SIDE`` by a whole factor (area)."""
+    h, w = rgb.shape[:2]
+    f = -(-max(h, w) // SKETCH_MAX_SIDE)
+    if f <= 1:
+        return rgb
+    return np.asarray(cv2.resize(rgb, (-(-w // f), -(-h // f)), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def _sketch_pixels(
+    sketch: StrokeSketch | np.ndarray | str | Path,
+) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """(RGB pixels of at most ``SKETCH_MAX_SIDE`` a side, source, original (width, height))."""
     if isinstance(sketch, StrokeSketch):
         if sketch.is_empty:
             raise InvalidSketchError("the sketch has no strokes; draw something first")
-        return rasterize_sketch(sketch), "<strokes>"
+        rgb = rasterize_sketch(sketch)  # validates strokes and canvas (validate_strokes)
+        return _shrink(rgb), "<strokes>", (rgb.shape[1], rgb.shape[0])
     if isinstance(sketch, (str, os.PathLike)):
         try:
-            return read_image_rgb(sketch), str(sketch)
+            rgb, size = read_image_rgb_bounded(sketch, SKETCH_MAX_SIDE)
         except ImageReadError as e:
             raise InvalidSketchError(f"cannot read sketch image: {e}") from e
+        return rgb, str(sketch), size
     if isinstance(sketch, np.ndarray):
-        return _as_rgb_array(sketch, "sketch array"), "<array>"
+        rgb = _as_rgb_array(sketch, "sketch array")
+        return _shrink(rgb), "<array>", (rgb.shape[1], rgb.shape[0])
     raise InvalidSketchError(
         f"unsupported sketch type {type(sketch).__name__}; pass a StrokeSketch, an RGB array or an image path"
     )
@@ -110,8 +131,9 @@ def prepare_sketch(sketch: StrokeSketch | np.ndarray | str | Path, cfg: Preproce
     Raises:
         InvalidSketchError: no strokes, no ink pixel (R + G + B <= 300), unreadable file or bad array.
     """
-    rgb, source = _sketch_pixels(sketch)
+    rgb, source, (full_w, full_h) = _sketch_pixels(sketch)
     h, w = rgb.shape[:2]
+    fx, fy = full_w / w, full_h / h  # 1 unless the sketch was shrunk
     ys, xs = np.nonzero(ink_mask(rgb))
     if len(xs) == 0:
         raise InvalidSketchError(
@@ -138,7 +160,11 @@ def prepare_sketch(sketch: StrokeSketch | np.ndarray | str | Path, cfg: Preproce
     display[top : top + nh, left : left + nw] = resized
     # Continuous coordinates: cv2's resize maps crop edges onto output edges with scale n/c per axis.
     sx, sy = cw / nw, ch / nh
-    frame = ImageFrame(size=(w, h), scale=(sx, sy), offset=(x0 - left * sx, y0 - top * sy))
+    frame = ImageFrame(
+        size=(full_w, full_h),
+        scale=(sx * fx, sy * fy),
+        offset=((x0 - left * sx) * fx, (y0 - top * sy) * fy),
+    )
     return PreparedImage(tensor=normalize(display, cfg), display=display, frame=frame, source=source)
 
 

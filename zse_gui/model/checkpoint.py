@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from zse_gui.errors import WeightsError
+from zse_gui.model.integrity import check_safetensors_header, tensors_sha256
 from zse_gui.model.keymap import native_to_official, official_to_native
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "load_weights",
     "load_state",
     "save_safetensors",
+    "check_safetensors_header",
+    "tensors_sha256",
     "save_official",
 ]
 
@@ -215,12 +218,20 @@ def _read_safetensors(
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
+    check_safetensors_header(p)
     try:
         with safe_open(str(p), framework="pt") as f:
             meta: dict[str, Any] = dict(f.metadata() or {})
         state = load_file(str(p), device=str(map_location))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise WeightsError(p, f"unreadable safetensors file: {e}", "the file may be truncated") from e
+    want = meta.get("tensors_sha256")
+    if want is not None and tensors_sha256(state) != want:
+        raise WeightsError(
+            p,
+            "the tensor data do not match the checksum stored in the file's header",
+            "the file is corrupt (a changed byte); download or copy it again",
+        )
     if meta.get("format") == FORMAT_TAG:
         fmt = FORMAT_TAG
     else:
@@ -379,6 +390,14 @@ def load_state(
         )
         err.report = report  # type: ignore[attr-defined]
         raise err
+    for k, v in filtered.items():
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad = int((~torch.isfinite(v)).sum())
+            raise WeightsError(
+                report.path,
+                f"tensor {k!r} holds {bad} NaN or infinite value(s); refused",
+                "the file is corrupt, or comes from a training run that diverged",
+            )
     report.converted = [
         (k, str(v.dtype), str(own[k].dtype)) for k, v in filtered.items() if v.dtype != own[k].dtype
     ]
@@ -423,11 +442,13 @@ def load_weights(
             f"use --model {meta['config']}",
         )
     sidecar = Path(str(path) + ".json")
-    if fmt == FORMAT_TAG and sidecar.is_file():
+    if sidecar.is_file():  # any format: a sidecar that names a sha256 must agree with the file
         try:
             side = json.loads(sidecar.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise WeightsError(sidecar, f"unreadable sidecar: {e}") from e
+        if not isinstance(side, dict):
+            raise WeightsError(sidecar, "unreadable sidecar: not a JSON object")
         if side.get("sha256") and side["sha256"] != report.sha256:
             raise WeightsError(
                 path,
@@ -492,6 +513,7 @@ def save_safetensors(
         "version": FORMAT_VERSION,
         "config": config_name,
         "meta": json.dumps(info),
+        "tensors_sha256": tensors_sha256(state),
     }
     fd, tmp = _atomic_target(p)
     os.close(fd)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from zse_gui.errors import DatasetError
+from zse_gui.sketch.raster import MAX_COORDINATE
 from zse_gui.sketch.strokes import Stroke, StrokeSketch
 
 __all__ = [
@@ -58,10 +59,14 @@ def _parse_drawing(raw: object, where: str) -> list[np.ndarray]:
         if not (isinstance(xs, list) and isinstance(ys, list)) or len(xs) != len(ys):
             raise DatasetError(f"{where}: stroke {s} has x and y lists of different lengths or types")
         try:
-            pts = np.stack([np.asarray(xs, dtype=np.float32), np.asarray(ys, dtype=np.float32)], axis=1)
-        except (TypeError, ValueError) as e:
+            pts = np.stack([np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)], axis=1)
+        except (TypeError, ValueError, OverflowError) as e:
             raise DatasetError(f"{where}: stroke {s} has non-numeric coordinates ({e})") from None
-        strokes.append(pts.reshape(-1, 2))
+        if not np.isfinite(pts).all() or (pts.size and float(np.abs(pts).max()) > MAX_COORDINATE):
+            raise DatasetError(
+                f"{where}: stroke {s} has coordinates that are not finite or beyond +-{MAX_COORDINATE:.0e}"
+            )
+        strokes.append(pts.astype(np.float32).reshape(-1, 2))
     return strokes
 
 
@@ -99,6 +104,10 @@ def read_quickdraw_ndjson(path: str | os.PathLike[str], limit: int | None = None
                     rec = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise DatasetError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+                except (ValueError, RecursionError) as e:  # a 5000-digit number, nesting 10^5 deep
+                    raise DatasetError(
+                        f"{where}: not a usable JSON drawing ({type(e).__name__}: {e})"
+                    ) from None
                 if not isinstance(rec, dict) or "drawing" not in rec or "word" not in rec:
                     raise DatasetError(f"{where}: expected an object with 'word' and 'drawing' keys")
                 out.append(

@@ -20,6 +20,12 @@ from zse_gui.sketch.strokes import StrokeSketch
 
 __all__ = [
     "INK_THRESHOLD",
+    "MAX_CANVAS_PIXELS",
+    "MAX_CANVAS_SIDE",
+    "MAX_COORDINATE",
+    "MAX_PEN_WIDTH",
+    "MAX_POINTS",
+    "validate_strokes",
     "has_ink",
     "ink_mask",
     "query_digest",
@@ -36,6 +42,69 @@ INK_THRESHOLD = 300  # a pixel is ink when R + G + B <= this (the released sketc
 _SHIFT = 4
 _ONE = 1 << _SHIFT
 
+# Limits of what a sketch may be (``validate_strokes``). OpenCV keeps fixed-point coordinates
+# in 32 bits, so |x| * 2**_SHIFT must stay below 2**31; a canvas is an [H, W, 3] uint8 array.
+MAX_CANVAS_SIDE = 16384  # pixels per side
+MAX_CANVAS_PIXELS = 1 << 26  # 64 Mpx: a 192 MiB canvas
+MAX_COORDINATE = 1.0e6  # |x|, |y| in canvas pixels (points may lie off the canvas)
+MAX_PEN_WIDTH = 1024.0  # pixels
+MAX_POINTS = 1_000_000  # over all strokes
+
+
+def validate_strokes(strokes: Sequence[tuple[object, object]], size: object) -> tuple[int, int]:
+    """Check strokes and canvas size at the boundary; return the canvas (width, height) as ints.
+
+    Every way in (the Qt canvas, stroke JSON, QuickDraw files, the engine API) reaches
+    ``rasterize_strokes``, which calls this first, so nothing malformed gets to OpenCV.
+
+    Args:
+        strokes: ``(points, width)`` per stroke; ``points`` [N, 2] (x, y) canvas pixels.
+        size: canvas (width, height) in pixels.
+
+    Raises:
+        InvalidSketchError: a canvas size that is not two positive whole numbers up to
+            ``MAX_CANVAS_SIDE`` (``MAX_CANVAS_PIXELS`` in all); points that are not [N, 2]
+            finite numbers within +-``MAX_COORDINATE``; a pen width that is not a finite
+            number in [0, ``MAX_PEN_WIDTH``]; more than ``MAX_POINTS`` points.
+    """
+    try:
+        w_f, h_f = (float(v) for v in size)  # type: ignore[attr-defined]
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidSketchError(f"canvas size {size!r} must be two numbers (width, height)") from None
+    if not all(np.isfinite(v) and v == int(v) and v > 0 for v in (w_f, h_f)):
+        raise InvalidSketchError(f"canvas size {size!r} must be two positive whole numbers (width, height)")
+    w, h = int(w_f), int(h_f)
+    if max(w, h) > MAX_CANVAS_SIDE or w * h > MAX_CANVAS_PIXELS:
+        raise InvalidSketchError(
+            f"canvas size {w} x {h} is too large (at most {MAX_CANVAS_SIDE} pixels a side and "
+            f"{MAX_CANVAS_PIXELS // 1_000_000} Mpx); scale the strokes down"
+        )
+    total = 0
+    for k, item in enumerate(strokes):
+        try:
+            points, width = item
+            pts = np.asarray(points, dtype=np.float64)
+            wid = float(width)  # type: ignore[arg-type]
+        except (TypeError, ValueError, OverflowError) as e:
+            raise InvalidSketchError(f"stroke {k}: not (points, width) numbers ({e})") from None
+        if pts.ndim != 2 or pts.shape[1] != 2:
+            raise InvalidSketchError(f"stroke {k}: points must be [N, 2] (x, y), got shape {pts.shape}")
+        if not np.isfinite(pts).all():
+            raise InvalidSketchError(f"stroke {k}: points contain NaN or infinity")
+        if len(pts) and float(np.abs(pts).max()) > MAX_COORDINATE:
+            raise InvalidSketchError(
+                f"stroke {k}: coordinate {float(np.abs(pts).max()):.3g} is beyond +-{MAX_COORDINATE:.0e} "
+                "canvas pixels; scale the strokes to the canvas"
+            )
+        if not (np.isfinite(wid) and 0.0 <= wid <= MAX_PEN_WIDTH):
+            raise InvalidSketchError(
+                f"stroke {k}: pen width {wid!r} must be a number from 0 to {MAX_PEN_WIDTH:g} pixels"
+            )
+        total += len(pts)
+        if total > MAX_POINTS:
+            raise InvalidSketchError(f"the sketch has more than {MAX_POINTS} points; simplify the strokes")
+    return w, h
+
 
 def rasterize_strokes(strokes: Sequence[tuple[np.ndarray, float]], size: tuple[int, int]) -> np.ndarray:
     """Draw strokes as black antialiased polylines with round caps on a white canvas.
@@ -49,20 +118,14 @@ def rasterize_strokes(strokes: Sequence[tuple[np.ndarray, float]], size: tuple[i
         [H, W, 3] uint8 RGB image, white background (255) with black ink.
 
     Raises:
-        InvalidSketchError: a non-positive canvas size or a malformed point array.
+        InvalidSketchError: anything ``validate_strokes`` refuses.
     """
-    w, h = int(size[0]), int(size[1])
-    if w <= 0 or h <= 0:
-        raise InvalidSketchError(f"canvas size {size} must be positive (width, height)")
+    w, h = validate_strokes(strokes, size)
     img = np.full((h, w, 3), 255, dtype=np.uint8)
-    for k, (points, width) in enumerate(strokes):
+    for points, width in strokes:
         pts = np.asarray(points, dtype=np.float64)
-        if pts.ndim != 2 or pts.shape[1] != 2:
-            raise InvalidSketchError(f"stroke {k}: points must be [N, 2] (x, y), got shape {pts.shape}")
         if len(pts) == 0:
             continue
-        if not np.isfinite(pts).all():
-            raise InvalidSketchError(f"stroke {k}: points contain NaN or infinity")
         thickness = max(1, round(float(width)))
         fixed = np.round(pts * _ONE).astype(np.int64)  # fixed-point coordinates
         if len(fixed) == 1:
@@ -96,7 +159,7 @@ def sketch_query(sketch: StrokeSketch, background: np.ndarray | None) -> StrokeS
 
 def ink_mask(rgb: np.ndarray) -> np.ndarray:
     """[H, W, 3] uint8 -> [H, W] bool, True where R + G + B <= ``INK_THRESHOLD``."""
-    return np.asarray(rgb.astype(np.int32).sum(axis=2) <= INK_THRESHOLD)
+    return np.asarray(rgb.sum(axis=2, dtype=np.uint16) <= INK_THRESHOLD)  # 3 * 255 fits in 16 bits
 
 
 def has_ink(query: StrokeSketch | np.ndarray) -> bool:
