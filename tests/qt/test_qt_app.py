@@ -190,8 +190,9 @@ def test_reopened_gallery_reuses_its_cache(qtbot: Any, sync_app: AppParts, galle
     bar = sync_app.window.statusBar()
     assert "0 encoded, 12 cached" in bar.currentMessage()
     # the message fits beside the permanent widgets of a window at its default size
-    room = sync_app.window.width() - sum(w.sizeHint().width() for w in (sync_app.window.latency,
-                                                                       sync_app.window.model_label))
+    room = sync_app.window.width() - sum(
+        w.sizeHint().width() for w in (sync_app.window.latency, sync_app.window.model_label)
+    )
     assert bar.fontMetrics().horizontalAdvance(bar.currentMessage()) < room  # fmt: skip
 
 

@@ -28,7 +28,8 @@ from PIL import Image
 from zse_gui.data.imageio import read_image_rgb, read_image_rgb_bounded
 from zse_gui.errors import ImageReadError, InvalidSketchError
 from zse_gui.results import ImageFrame, PreparedImage
-from zse_gui.sketch import INK_THRESHOLD, StrokeSketch, ink_mask, rasterize_sketch
+from zse_gui.sketch import INK_THRESHOLD, StrokeSketch, ink_mask, rasterize_strokes
+from zse_gui.sketch.raster import validate_strokes
 
 __all__ = [
     "CROP_PADDING",
@@ -99,9 +100,14 @@ def _sketch_pixels(
 ) -> tuple[np.ndarray, str, tuple[int, int]]:
     """(RGB pixels of at most ``SKETCH_MAX_SIDE`` a side, source, original (width, height))."""
     if isinstance(sketch, StrokeSketch):
+        try:
+            strokes = [(s.points, s.width) for s in sketch.strokes]
+        except (TypeError, AttributeError):
+            raise InvalidSketchError("StrokeSketch.strokes must be a sequence of Stroke objects") from None
+        validate_strokes(strokes, sketch.canvas_size)  # the one check at the boundary
         if sketch.is_empty:
             raise InvalidSketchError("the sketch has no strokes; draw something first")
-        rgb = rasterize_sketch(sketch)  # validates strokes and canvas (validate_strokes)
+        rgb = rasterize_strokes(strokes, sketch.canvas_size)
         return _shrink(rgb), "<strokes>", (rgb.shape[1], rgb.shape[0])
     if isinstance(sketch, (str, os.PathLike)):
         try:
