@@ -742,16 +742,23 @@ def fuzz(n: int = 1000, seed: int = 0) -> dict[str, int]:
 
 
 _HUGE = """
-import json, resource, sys, time
+import json, sys, time
 from zse_gui.engine.preprocess import prepare_sketch
 from zse_gui.model.config import get_config
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024  # MiB
+
 cfg = get_config("zse_test")
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current resident size
+base = status("VmRSS")
 t0 = time.perf_counter()
 prepare_sketch(sys.argv[1], cfg)
 dt = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"s": round(dt, 2), "peak_growth_mib": round((peak - base) / 1024)}))
+print(json.dumps({"s": round(dt, 2), "peak_growth_mib": round(status("VmHWM") - base)}))
 """
 
 
@@ -767,9 +774,8 @@ def _huge_sketch() -> dict[str, float]:
             img[idx, np.clip(idx + k, 0, 8999)] = 0
         Image.fromarray(img).save(p, compress_level=1)
         del img
-        r = subprocess.run(
-            [sys.executable, "-c", _HUGE, str(p)], capture_output=True, text=True, env=dict(os.environ)
-        )
+        # cwd=d: with -c the current folder comes first on sys.path, before PYTHONPATH
+        r = subprocess.run([sys.executable, "-c", _HUGE, str(p)], capture_output=True, text=True, cwd=d)
         return (
             dict(json.loads(r.stdout.strip().splitlines()[-1]))
             if r.returncode == 0
