@@ -49,10 +49,14 @@ from zse_gui.engine import cache as cache_mod  # noqa: E402
 from zse_gui.engine.engine import Engine  # noqa: E402
 from zse_gui.engine.gallery import build_index  # noqa: E402
 from zse_gui.engine.preprocess import prepare_photo, prepare_sketch  # noqa: E402
-from zse_gui.engine.types import Stroke, StrokeSketch  # noqa: E402
 from zse_gui.errors import ZseError  # noqa: E402
 from zse_gui.model import create_model, save_official, save_safetensors  # noqa: E402
 from zse_gui.model.config import get_config  # noqa: E402
+
+try:  # the sketch types moved to a bottom module; older trees keep them in the engine
+    from zse_gui.sketch import Stroke, StrokeSketch
+except ImportError:
+    from zse_gui.engine.types import Stroke, StrokeSketch  # type: ignore[no-redef]
 
 MODEL = ["--model", "zse_test", "--seed", "0", "--device", "cpu", "--precision", "fp32", "-q"]
 CFG = get_config("zse_test")

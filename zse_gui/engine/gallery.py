@@ -159,8 +159,6 @@ def _as_encoder(engine_or_model: Any) -> PhotoEncoder:
     )
 
 
-
-
 def _load_batch(root: Path, rels: list[str], cfg: ZseConfig, pool: ThreadPoolExecutor) -> list[Future[Any]]:
     return [pool.submit(prepare_photo, root / rel, cfg) for rel in rels]
 

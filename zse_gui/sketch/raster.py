@@ -188,9 +188,18 @@ def query_digest(query: StrokeSketch | np.ndarray | str | os.PathLike[str]) -> s
         h.update(b"rgb:" + str(query.shape).encode())
         h.update(np.ascontiguousarray(query).tobytes())
         return h.hexdigest()
-    h.update(np.asarray(query.canvas_size, np.int64).tobytes())
+    # float64, and repr() as a fallback: a digest is taken before the sketch is validated, so it
+    # must not fail on a canvas of 2**63 pixels or a ragged point list (validation refuses those).
+    h.update(_number_bytes(query.canvas_size))
     for s in query.strokes:
-        h.update(np.float32(s.width).tobytes())
-        h.update(np.ascontiguousarray(s.points, dtype=np.float32).tobytes())
+        h.update(_number_bytes(s.width))
+        h.update(_number_bytes(s.points))
         h.update(b"|")
     return h.hexdigest()
+
+
+def _number_bytes(value: object) -> bytes:
+    try:
+        return np.ascontiguousarray(value, dtype=np.float64).tobytes()
+    except (TypeError, ValueError, OverflowError):
+        return repr(value).encode("utf-8", "backslashreplace")
