@@ -84,6 +84,8 @@ class FakeEngine:
         batch_size: int = 16,
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        follow_symlinks: bool = False,
+        if_busy: str = "use_last",
     ) -> GalleryIndex:
         self._wait(cancel)
         n = len(LABELS)

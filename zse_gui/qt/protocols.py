@@ -54,6 +54,8 @@ class SearchEngine(Protocol):
         batch_size: int = 16,
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        follow_symlinks: bool = False,
+        if_busy: str = "use_last",
     ) -> GalleryIndex: ...
 
     def search_stages(
