@@ -273,3 +273,14 @@ def test_a_report_name_without_extension_gets_pdf(qtbot: Any, view: MagicMock, t
     c.search()
     c._on_view_report_requested(str(tmp_path / "mushroom_report"))
     assert (tmp_path / "mushroom_report.pdf").is_file()
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_first_strokes_replace_the_draw_a_sketch_prompt(
+    qtbot: Any, view: MagicMock, tmp_path: Path, live: bool
+) -> None:
+    c, _ = _controller(view, tmp_path, settings=AppSettings(top_k=4, rerank_depth=3, live=live))
+    c._on_view_strokes_changed(zigzag())
+    message = view.set_results_message.call_args.args[0]
+    assert message != "Draw a sketch to search the gallery."
+    assert ("Searching" in message) if live else ("Search now" in message)

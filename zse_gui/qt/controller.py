@@ -61,6 +61,8 @@ UNTRAINED_BANNER = (
 )
 STALE_RESULTS = "Updating for the new sketch…"
 EMPTY_CANVAS = "Draw a sketch to search the gallery."
+PENDING_LIVE = "Searching for this sketch…"
+PENDING_MANUAL = "Live search is off: press Search now."
 
 
 def latency_text(result: RetrievalResult, reranking: bool) -> str:
@@ -287,6 +289,8 @@ class Controller(FilesMixin, QObject):
             self.view.set_results_stale(not current)
             self.view.set_results_message("" if current else STALE_RESULTS)
             self.view.set_actions_enabled(current and bool(st.shown.value.items))
+        else:  # nothing shown yet for any sketch: say what happens next, not "draw a sketch"
+            self.view.set_results_message(PENDING_LIVE if self.settings.live else PENDING_MANUAL)
         if st.explained is not None:
             self.view.set_explanation_stale(st.explained.revision != st.revision)
         elif self.state.asked.get("explain") != st.revision:
