@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="index symbolic links that lead out of the gallery folder (default: list them as skipped)",
     )
+    p.add_argument(
+        "--ann",
+        choices=("auto", "exact", "ivfpq", "hnsw"),
+        help="stage-1 index, kept with the cache for later runs (default: the kept choice, else auto = "
+        "exact scan below 100000 photos, FAISS IVF-PQ with exact re-scoring above)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_model_args(p)
     return p
@@ -72,6 +78,7 @@ def _run(argv: Sequence[str] | None) -> int:
             progress=cb,
             follow_symlinks=args.follow_symlinks,
             if_busy="wait",
+            ann=args.ann,
         )
     summary = {
         "gallery": json_safe(str(index.root)),
@@ -82,6 +89,7 @@ def _run(argv: Sequence[str] | None) -> int:
         "classes": len(index.class_names),
         "encoded": index.num_encoded,
         "reused": index.num_reused,
+        "stage1": index.stage1().kind,
         "skipped": [{"path": json_safe(p), "reason": json_safe(r)} for p, r in index.skipped],
     }
     if args.json:
@@ -93,7 +101,7 @@ def _run(argv: Sequence[str] | None) -> int:
         )
         for path, reason in index.skipped:
             print(f"  skipped {one_line(path)}: {one_line(reason)}")
-        print(f"cache: {one_line(str(index.cache_dir))}")
+        print(f"cache: {one_line(str(index.cache_dir))} (stage 1: {summary['stage1']})")
     return EXIT_OK
 
 

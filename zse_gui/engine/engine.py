@@ -1,7 +1,8 @@
 """``Engine``: the typed inference API over one ZSE-SBIR model (torch inside, numpy outside).
 
 Retrieval is two-stage. Stage 1 ranks the whole gallery by cosine of the [Ret] embeddings
-(chunked matrix product, ``argpartition`` top-N). Stage 2 re-scores the top K with the
+(chunked matrix product, ``argpartition`` top-N; above 100 000 items a FAISS shortlist re-scored
+exactly, see ``zse_gui.engine.ann``). Stage 2 re-scores the top K with the
 cross-attention + relation network, using cached gallery SA tokens and an LRU of per-photo CA
 projections, and sorts by the fp32 relation **logit** (the sigmoid saturates). ``mode="rn"``
 scores every gallery item with the RN, like the paper's ``-r rn``. Not thread-safe: use one
@@ -34,7 +35,7 @@ from zse_gui.engine.explain import (
 )
 from zse_gui.engine.gallery import GalleryIndex, build_index
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
-from zse_gui.engine.retrieval import ProjectionCache, cosine_topk, order_desc, ranked_items
+from zse_gui.engine.retrieval import ProjectionCache, order_desc, ranked_items
 from zse_gui.errors import CancelledError, ConfigError, GalleryError
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.factory import WeightsInfo, create_model
@@ -207,6 +208,7 @@ class Engine:
         cancel: Callable[[], bool] | None = None,
         follow_symlinks: bool = False,
         if_busy: str = "use_last",
+        ann: str | None = None,
     ) -> GalleryIndex:
         """Index a gallery folder with this engine; see ``zse_gui.engine.gallery.build_index``."""
         return build_index(
@@ -218,6 +220,7 @@ class Engine:
             cancel=cancel,
             follow_symlinks=follow_symlinks,
             if_busy=if_busy,
+            ann=ann,
         )
 
     # ---- retrieval -----------------------------------------------------------------------------
@@ -251,6 +254,9 @@ class Engine:
     ) -> RetrievalResult:
         """Stage 1: rank the whole gallery by [Ret] cosine and return the top items.
 
+        Small galleries are scanned exactly; large ones go through the gallery's approximate
+        index and an exact re-scoring of its shortlist (``GalleryIndex.stage1``).
+
         Args:
             query: a ``SketchQuery`` or anything ``encode_sketch`` accepts.
             gallery: an index built with this engine's model and weights.
@@ -265,7 +271,7 @@ class Engine:
         self._check_gallery(gallery)
         n = max(int(top_k), int(candidates or 0))
         t0 = time.perf_counter()
-        idx, scores = cosine_topk(q.ret, gallery.embeddings, n)
+        idx, scores = gallery.stage1().search(q.ret, n)
         timings["stage1"] = _ms(t0)
         items = ranked_items(idx, scores, gallery.paths, gallery.labels)
         return RetrievalResult(items, "ret", 0, timings, len(gallery))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from zse_gui.data.imageio import IMAGE_EXTENSIONS
+from zse_gui.engine.ann import Stage1Index, open_stage1, resolve_kind, write_choice
 from zse_gui.engine.cache import (
     CacheEntry,
     CacheState,
@@ -73,6 +74,8 @@ class GalleryIndex:
         weights_sha256: sha256 of the weights the index was built with.
         num_encoded: files encoded by the build that produced this object (0 = all from cache).
         num_reused: files taken from the cache.
+        ann: stage-1 mode to use (``auto``/``exact``/``ivfpq``/``hnsw``); None = the one kept
+            with the cache (``zse_gui.engine.ann``).
     """
 
     root: Path
@@ -87,6 +90,17 @@ class GalleryIndex:
     weights_sha256: str = ""
     num_encoded: int = 0
     num_reused: int = 0
+    ann: str | None = None
+    _stage1: Stage1Index | None = field(default=None, repr=False)
+
+    def stage1(self) -> Stage1Index:
+        """The stage-1 index of this generation (exact scan, or FAISS for large galleries).
+
+        Loaded from (or built and saved next to) the cache on first use; see ``zse_gui.engine.ann``.
+        """
+        if self._stage1 is None:
+            self._stage1 = open_stage1(self.cache_dir, self.key, self.embeddings, mode=self.ann)
+        return self._stage1
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -176,6 +190,7 @@ def build_index(
     workers: int | None = None,
     follow_symlinks: bool = False,
     if_busy: str = "use_last",
+    ann: str | None = None,
 ) -> GalleryIndex:
     """Index a gallery folder (recursively), reusing and updating the on-disk cache.
 
@@ -198,6 +213,10 @@ def build_index(
         if_busy: when another process is updating this cache: ``"use_last"`` returns its last
             complete generation at once (if there is one, else waits); ``"wait"`` waits for
             the other process and then brings the cache up to date.
+        ann: force the stage-1 index (``auto``, ``exact``, ``ivfpq``, ``hnsw``); the choice is
+            kept with the cache for later runs. None keeps the stored choice (default ``auto``:
+            exact below 100 000 items). An approximate index is built here and saved next to
+            the cache, so the first search does not pay for it.
 
     Returns:
         The index (memory-mapped arrays; ``num_encoded`` tells how many files were encoded).
@@ -211,6 +230,8 @@ def build_index(
     cfg, info = enc.config, enc.weights_info
     if if_busy not in IF_BUSY:
         raise ConfigError(f"if_busy={if_busy!r}; use one of {', '.join(IF_BUSY)}")
+    if ann is not None:
+        resolve_kind(ann, 0)  # an unknown mode fails before any encoding
     try:
         root = Path(folder).expanduser().resolve()
         exists = root.is_dir()
@@ -254,7 +275,14 @@ def build_index(
             "(pass a writable --cache-dir or set ZSE_CACHE_DIR)"
         ) from None
     try:
-        return job.run(progress, cancel)
+        index = job.run(progress, cancel)
+        if ann is not None:
+            try:
+                write_choice(cdir, ann)
+            except OSError as e:
+                raise GalleryError(f"cannot write the stage-1 choice in {cdir}: {_reason(e)}") from None
+        index.stage1()  # build (and save) an approximate index now, while we hold the lock
+        return index
     finally:
         lock.release()
 
