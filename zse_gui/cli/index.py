@@ -27,6 +27,7 @@ examples:
   zse-index resources/demo_gallery                  # bundled zse_lite model
   zse-index ~/photos --model zse_vitb16 --weights best_checkpoint.pth --device cuda
   zse-index ~/photos --cache-dir /tmp/zse-cache --json
+  zse-index ~/photos --ann hnsw --export ~/photos-vectors
 
 Re-running only encodes new or changed files; removed files leave the cache. Progress is
 committed after every batch: after a kill or Ctrl+C, running the same command again continues
@@ -59,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stage-1 index, kept with the cache for later runs (default: the kept choice, else auto = "
         "exact scan below 100000 photos, FAISS IVF-PQ with exact re-scoring above)",
     )
+    p.add_argument(
+        "--export",
+        type=Path,
+        metavar="DIR",
+        help="also write embeddings.npy (float32), metadata.parquet (path, class, model sha256) and "
+        "index.faiss into DIR, for a vector database or another tool (needs pyarrow)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_model_args(p)
     return p
@@ -69,6 +77,8 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {args.batch_size}")
     check_gallery_folder(args.gallery)  # before the model loads
+    if args.export is not None and args.export.exists() and not args.export.is_dir():
+        raise UsageError(f"--export {args.export}: exists and is not a folder; name a folder to write into")
     engine = build_engine(args)
     with progress(f"indexing {args.gallery.name}", not args.quiet) as cb:
         index = engine.index_gallery(
@@ -92,6 +102,11 @@ def _run(argv: Sequence[str] | None) -> int:
         "stage1": index.stage1().kind,
         "skipped": [{"path": json_safe(p), "reason": json_safe(r)} for p, r in index.skipped],
     }
+    if args.export is not None:
+        from zse_gui.engine.export import export_gallery
+
+        summary["export"] = json_safe(str(args.export))
+        export_gallery(index, args.export)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=1) + "\n")
     else:
@@ -102,6 +117,8 @@ def _run(argv: Sequence[str] | None) -> int:
         for path, reason in index.skipped:
             print(f"  skipped {one_line(path)}: {one_line(reason)}")
         print(f"cache: {one_line(str(index.cache_dir))} (stage 1: {summary['stage1']})")
+        if args.export is not None:
+            print(f"exported to {one_line(str(args.export))}")
     return EXIT_OK
 
 
