@@ -28,6 +28,7 @@ examples:
   zse-index ~/photos --model zse_vitb16 --weights best_checkpoint.pth --device cuda
   zse-index ~/photos --cache-dir /tmp/zse-cache --json
   zse-index ~/photos --ann hnsw --export ~/photos-vectors
+  RAY_ADDRESS=head-node:6379 zse-index /shared/photos --cache-dir /shared/zse-cache --ray --workers 8
 
 Re-running only encodes new or changed files; removed files leave the cache. Progress is
 committed after every batch: after a kill or Ctrl+C, running the same command again continues
@@ -67,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write embeddings.npy (float32), metadata.parquet (path, class, model sha256) and "
         "index.faiss into DIR, for a vector database or another tool (needs pyarrow)",
     )
+    p.add_argument(
+        "--ray",
+        action="store_true",
+        help="encode with a pool of Ray workers (needs the 'scale' extra); joins the cluster in "
+        "$RAY_ADDRESS, else starts a local Ray; the cache folder must be shared by all nodes",
+    )
+    p.add_argument("--workers", type=int, default=2, help="Ray workers with --ray (default: 2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_model_args(p)
     return p
@@ -79,17 +87,43 @@ def _run(argv: Sequence[str] | None) -> int:
     check_gallery_folder(args.gallery)  # before the model loads
     if args.export is not None and args.export.exists() and not args.export.is_dir():
         raise UsageError(f"--export {args.export}: exists and is not a folder; name a folder to write into")
+    if args.workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {args.workers}")
     engine = build_engine(args)
     with progress(f"indexing {args.gallery.name}", not args.quiet) as cb:
-        index = engine.index_gallery(
-            args.gallery,
-            cache_root=args.cache_dir,
-            batch_size=args.batch_size,
-            progress=cb,
-            follow_symlinks=args.follow_symlinks,
-            if_busy="wait",
-            ann=args.ann,
-        )
+        if args.ray:
+            from zse_gui.engine.distributed import EngineSpec, build_index_ray
+
+            info = engine.weights_info
+            spec = EngineSpec(
+                name=engine.config.name,
+                weights=None if args.seed is not None else info.source,
+                seed=args.seed,
+                device=args.device,
+                precision=args.precision,
+                trust=args.trust,
+            )
+            index = build_index_ray(
+                spec,
+                args.gallery,
+                cache_root=args.cache_dir,
+                num_workers=args.workers,
+                batch_size=args.batch_size,
+                follow_symlinks=args.follow_symlinks,
+                progress=cb,
+                ann=args.ann,
+                driver=engine,
+            )
+        else:
+            index = engine.index_gallery(
+                args.gallery,
+                cache_root=args.cache_dir,
+                batch_size=args.batch_size,
+                progress=cb,
+                follow_symlinks=args.follow_symlinks,
+                if_busy="wait",
+                ann=args.ann,
+            )
     summary = {
         "gallery": json_safe(str(index.root)),
         "cache_dir": json_safe(str(index.cache_dir)),
