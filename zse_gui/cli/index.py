@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
         "exact scan below 100000 photos, FAISS IVF-PQ with exact re-scoring above)",
     )
     p.add_argument(
+        "--tokens",
+        choices=("auto", "fp16", "none"),
+        help="patch tokens kept for re-ranking: fp16 (all, 2*T*C bytes per photo) or none (recomputed "
+        "from the photos when re-ranking); default: the cache's current policy, else fp16 up to 8 GiB "
+        "of tokens and none beyond",
+    )
+    p.add_argument(
         "--export",
         type=Path,
         metavar="DIR",
@@ -113,6 +120,7 @@ def _run(argv: Sequence[str] | None) -> int:
                 progress=cb,
                 ann=args.ann,
                 driver=engine,
+                tokens=args.tokens,
             )
         else:
             index = engine.index_gallery(
@@ -123,6 +131,7 @@ def _run(argv: Sequence[str] | None) -> int:
                 follow_symlinks=args.follow_symlinks,
                 if_busy="wait",
                 ann=args.ann,
+                tokens=args.tokens,
             )
     summary = {
         "gallery": json_safe(str(index.root)),
@@ -134,6 +143,7 @@ def _run(argv: Sequence[str] | None) -> int:
         "encoded": index.num_encoded,
         "reused": index.num_reused,
         "stage1": index.stage1().kind,
+        "tokens": "fp16" if index.tokens.shape[1] else "none",
         "skipped": [{"path": json_safe(p), "reason": json_safe(r)} for p, r in index.skipped],
     }
     if args.export is not None:

@@ -71,6 +71,7 @@ DEFAULT_SHORTLIST = 1000
 CHOICE_FILE = "ann.json"
 _MAGIC = b"ZSEANN1\n"
 _FILE = re.compile(r"ann-([0-9a-zA-Z]+)-(ivfpq|hnsw)\.faiss")
+MAX_NLIST = 1024
 MIN_IVFPQ = 256  # fewer items cannot train 16-centroid PQ codebooks well: such galleries stay exact
 _RETRAIN_GROWTH = 4.0  # re-train the IVF-PQ quantisers when the gallery grew more than this
 
@@ -153,11 +154,14 @@ def _faiss() -> Any:
 def ivfpq_params(n: int, d: int) -> IndexParams:
     """IVF-PQ fast-scan parameters for ``n`` items of dimension ``d``.
 
-    ``nlist`` is the power of two nearest ``sqrt(n)`` (1024 at 1M), capped so each list gets at
-    least 39 training points (FAISS's own rule of thumb); ``m`` = ``d / 4`` sub-quantisers of 4
-    bits (96 bytes for 768-d); ``nprobe`` = ``nlist / 16`` lists are visited per query.
+    ``nlist`` is the power of two nearest ``sqrt(n)``, at most 1024 (reached at 1M; beyond it
+    the lists grow instead, which fast-scan handles well, while training and adding cost grow
+    with ``nlist``), and small enough that each list gets at least 39 training points (FAISS's
+    own rule of thumb); ``m`` = ``d / 4`` sub-quantisers of 4 bits (96 bytes for 768-d);
+    ``nprobe`` = ``nlist / 16`` lists are visited per query (at least enough to hold a few
+    times the shortlist, see ``FaissStage1``).
     """
-    nlist = 2 ** round(math.log2(max(1.0, math.sqrt(max(n, 1)))))
+    nlist = min(MAX_NLIST, 2 ** round(math.log2(max(1.0, math.sqrt(max(n, 1))))))
     nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))
     m = max(1, d // 4)
     while d % m:

@@ -36,11 +36,13 @@ from zse_gui.engine.gallery import (
     _make_index,
     _reason,
     cache_dir_for,
+    stored_policy,
 )
 from zse_gui.engine.journal import CacheLock
 from zse_gui.engine.preprocess import prepare_photo
 from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.engine.scan import scan_gallery
+from zse_gui.engine.tokenstore import resolve_policy
 from zse_gui.errors import ConfigError, GalleryError, ImageReadError
 
 __all__ = ["EncodeActor", "EngineSpec", "build_index_ray"]
@@ -76,7 +78,9 @@ class EngineSpec:
 class EncodeActor:
     """Ray Data callable class: one model per worker; batches of file names in, shard names out."""
 
-    def __init__(self, spec: EngineSpec, root: str, shard_dir: str, sha256: str, threads: int = 1) -> None:
+    def __init__(
+        self, spec: EngineSpec, root: str, shard_dir: str, sha256: str, threads: int = 1, keep: int = -1
+    ) -> None:
         import torch
 
         torch.set_num_threads(max(1, threads))
@@ -89,6 +93,7 @@ class EncodeActor:
             )
         self.root = Path(root)
         self.shard_dir = Path(shard_dir)
+        self.keep = self.enc.config.num_tokens if keep < 0 else keep  # tokens kept per photo
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rels = [str(r) for r in batch["rel"]]
@@ -107,7 +112,7 @@ class EncodeActor:
             tmp = self.shard_dir / f".{name}.tmp"
             tmp.mkdir()
             np.save(tmp / "emb.npy", l2_normalize(ret))
-            np.save(tmp / "tok.npy", np.asarray(tok, np.float16))
+            np.save(tmp / "tok.npy", np.asarray(tok[:, : self.keep], np.float16))
             os.replace(tmp, part)  # a shard is complete or absent
         return {
             "rel": np.asarray(rels, dtype=object),
@@ -139,6 +144,7 @@ def build_index_ray(
     progress: Callable[[int, int], None] | None = None,
     ann: str | None = None,
     driver: PhotoEncoder | None = None,
+    tokens: str | None = None,
 ) -> GalleryIndex:
     """Index ``folder`` with ``num_workers`` Ray actors and merge into the ordinary cache layout.
 
@@ -147,6 +153,7 @@ def build_index_ray(
 
     Args:
         ann: stage-1 index choice, as for ``build_index`` (kept with the cache).
+        tokens: token policy, as for ``build_index``.
         driver: the driver's own encoder, if it has one already (else built from ``spec`` on CPU);
             only its config and weights identity are used.
 
@@ -168,11 +175,16 @@ def build_index_ray(
         raise GalleryError(f"gallery folder {root} does not exist or is not a folder")
     croot = Path(cache_root).expanduser() if cache_root is not None else default_cache_root()
     cdir = cache_dir_for(croot.resolve(), root, cfg.name, info.sha256)
-    expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": cfg.num_tokens,
-              "embed_dim": cfg.embed_dim}  # fmt: skip
+    resolve_policy(tokens or "auto", 0, cfg.num_tokens, cfg.embed_dim)  # an unknown policy fails early
     scan = scan_gallery(root, follow_symlinks)
     if not scan.files:
         raise GalleryError(f"no image files found under {root}")
+    policy = resolve_policy(
+        tokens or "auto", len(scan.files), cfg.num_tokens, cfg.embed_dim, stored_policy(cdir, cfg)
+    )
+    keep = cfg.num_tokens if policy == "fp16" else 0
+    expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": keep,
+              "embed_dim": cfg.embed_dim}  # fmt: skip
     try:
         cdir.mkdir(parents=True, exist_ok=True)
         lock = CacheLock(cdir)
@@ -202,6 +214,7 @@ def build_index_ray(
                     "shard_dir": str(shard_dir),
                     "sha256": info.sha256,
                     "threads": threads_per_worker,
+                    "keep": keep,
                 },
                 compute=ray.data.ActorPoolStrategy(size=max(1, num_workers)),
                 num_cpus=threads_per_worker,
