@@ -1,7 +1,8 @@
 """``Engine``: the typed inference API over one ZSE-SBIR model (torch inside, numpy outside).
 
 Retrieval is two-stage. Stage 1 ranks the whole gallery by cosine of the [Ret] embeddings
-(chunked matrix product, ``argpartition`` top-N). Stage 2 re-scores the top K with the
+(chunked matrix product, ``argpartition`` top-N; above 100 000 items a FAISS shortlist re-scored
+exactly, see ``zse_gui.engine.ann``). Stage 2 re-scores the top K with the
 cross-attention + relation network, using cached gallery SA tokens and an LRU of per-photo CA
 projections, and sorts by the fp32 relation **logit** (the sigmoid saturates). ``mode="rn"``
 scores every gallery item with the RN, like the paper's ``-r rn``. Not thread-safe: use one
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +36,8 @@ from zse_gui.engine.explain import (
 )
 from zse_gui.engine.gallery import GalleryIndex, build_index
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
-from zse_gui.engine.retrieval import ProjectionCache, cosine_topk, order_desc, ranked_items
-from zse_gui.errors import CancelledError, ConfigError, GalleryError
+from zse_gui.engine.retrieval import ProjectionCache, order_desc, ranked_items
+from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.factory import WeightsInfo, create_model
 from zse_gui.model.layers import CrossProjections, cosine_kernel
@@ -115,6 +117,8 @@ class Engine:
         self.projections = ProjectionCache(projection_cache_size)
         self.rn_batch = max(1, int(rn_batch))
         self._last_query: tuple[str, SketchQuery] | None = None  # (query_digest, encoded)
+        # recomputed SA tokens of galleries that keep none: (gallery key, index) -> [T, C]
+        self._token_lru: OrderedDict[tuple[str, int], Tensor] = OrderedDict()
 
     @classmethod
     def from_name(
@@ -207,6 +211,8 @@ class Engine:
         cancel: Callable[[], bool] | None = None,
         follow_symlinks: bool = False,
         if_busy: str = "use_last",
+        ann: str | None = None,
+        tokens: str | None = None,
     ) -> GalleryIndex:
         """Index a gallery folder with this engine; see ``zse_gui.engine.gallery.build_index``."""
         return build_index(
@@ -218,6 +224,8 @@ class Engine:
             cancel=cancel,
             follow_symlinks=follow_symlinks,
             if_busy=if_busy,
+            ann=ann,
+            tokens=tokens,
         )
 
     # ---- retrieval -----------------------------------------------------------------------------
@@ -251,6 +259,9 @@ class Engine:
     ) -> RetrievalResult:
         """Stage 1: rank the whole gallery by [Ret] cosine and return the top items.
 
+        Small galleries are scanned exactly; large ones go through the gallery's approximate
+        index and an exact re-scoring of its shortlist (``GalleryIndex.stage1``).
+
         Args:
             query: a ``SketchQuery`` or anything ``encode_sketch`` accepts.
             gallery: an index built with this engine's model and weights.
@@ -265,16 +276,47 @@ class Engine:
         self._check_gallery(gallery)
         n = max(int(top_k), int(candidates or 0))
         t0 = time.perf_counter()
-        idx, scores = cosine_topk(q.ret, gallery.embeddings, n)
+        idx, scores = gallery.stage1().search(q.ret, n)
         timings["stage1"] = _ms(t0)
         items = ranked_items(idx, scores, gallery.paths, gallery.labels)
         return RetrievalResult(items, "ret", 0, timings, len(gallery))
 
     def _photo_tokens(self, gallery: GalleryIndex, indices: Sequence[int]) -> Tensor:
+        if gallery.tokens.shape[1] == 0:
+            return self._recomputed_tokens(gallery, indices)
         order = np.asarray(indices, np.int64)
         rows = np.asarray(gallery.tokens[np.sort(order)])  # sorted reads are kinder to a memmap
         rows = rows[np.argsort(np.argsort(order))]
         return torch.from_numpy(rows).to(self._device, self._dtype)  # [K, T, C]
+
+    def _recomputed_tokens(self, gallery: GalleryIndex, indices: Sequence[int]) -> Tensor:
+        """[K, T, C] SA tokens of a gallery that keeps none (token policy ``none``).
+
+        Encodes the photos again, batch by batch, and keeps them in an LRU as large as the
+        projection LRU, so a shortlist that changes little while the user draws costs little.
+
+        Raises:
+            GalleryError: a photo cannot be read any more (re-index the gallery).
+        """
+        lru = self._token_lru
+        missing = [i for i in dict.fromkeys(int(j) for j in indices) if (gallery.key, i) not in lru]
+        for s in range(0, len(missing), self.rn_batch):
+            part = missing[s : s + self.rn_batch]
+            try:
+                batch = np.stack([prepare_photo(gallery.paths[i], self.config).tensor for i in part])
+            except ImageReadError as e:
+                raise GalleryError(f"{e}; the gallery changed since it was indexed: index it again") from None
+            tok = self._model.forward_tokens(self._to_input(batch)).tokens  # [k, T, C]
+            for pos, i in enumerate(part):
+                lru[(gallery.key, i)] = tok[pos].clone()
+        out = []
+        for i in indices:
+            key = (gallery.key, int(i))
+            out.append(lru[key])
+            lru.move_to_end(key)
+        while len(lru) > max(self.projections.capacity, len(indices)):
+            lru.popitem(last=False)
+        return torch.stack(out)
 
     def relation(
         self, sk_ca: Tensor, ph_ca: Tensor, return_kernel: bool = False

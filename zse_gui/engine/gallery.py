@@ -8,6 +8,7 @@ encodes only new or changed files and drops removed ones.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from zse_gui.data.imageio import IMAGE_EXTENSIONS
+from zse_gui.engine.ann import Stage1Index, open_stage1, resolve_kind, write_choice
 from zse_gui.engine.cache import (
     CacheEntry,
     CacheState,
@@ -31,6 +33,7 @@ from zse_gui.engine.journal import CacheLock, ProgressJournal
 from zse_gui.engine.preprocess import prepare_photo
 from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.engine.scan import ScanResult, scan_gallery
+from zse_gui.engine.tokenstore import resolve_policy
 from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError
 
 if TYPE_CHECKING:
@@ -66,13 +69,17 @@ class GalleryIndex:
         paths: absolute image paths, sorted by relative path (row order of the arrays).
         labels: class label per image (first-level folder name; None for files at the root).
         embeddings: [N, C] float32 L2-normalised [Ret] embeddings (read-only memmap).
-        tokens: [N, T, C] float16 SA tokens, row 0 of each item is [Ret] (read-only memmap).
+        tokens: [N, T, C] float16 SA tokens, row 0 of each item is [Ret] (read-only memmap);
+            [N, 0, C] when the gallery keeps no tokens (token policy ``none``: the engine
+            recomputes them from the photos when it re-ranks).
         skipped: ``(path, reason)`` of files that could not be decoded.
         key: id of the cache generation; changes whenever the index content changes.
         config_name: model config the index was built with.
         weights_sha256: sha256 of the weights the index was built with.
         num_encoded: files encoded by the build that produced this object (0 = all from cache).
         num_reused: files taken from the cache.
+        ann: stage-1 mode to use (``auto``/``exact``/``ivfpq``/``hnsw``); None = the one kept
+            with the cache (``zse_gui.engine.ann``).
     """
 
     root: Path
@@ -87,6 +94,17 @@ class GalleryIndex:
     weights_sha256: str = ""
     num_encoded: int = 0
     num_reused: int = 0
+    ann: str | None = None
+    _stage1: Stage1Index | None = field(default=None, repr=False)
+
+    def stage1(self) -> Stage1Index:
+        """The stage-1 index of this generation (exact scan, or FAISS for large galleries).
+
+        Loaded from (or built and saved next to) the cache on first use; see ``zse_gui.engine.ann``.
+        """
+        if self._stage1 is None:
+            self._stage1 = open_stage1(self.cache_dir, self.key, self.embeddings, mode=self.ann)
+        return self._stage1
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -176,6 +194,8 @@ def build_index(
     workers: int | None = None,
     follow_symlinks: bool = False,
     if_busy: str = "use_last",
+    ann: str | None = None,
+    tokens: str | None = None,
 ) -> GalleryIndex:
     """Index a gallery folder (recursively), reusing and updating the on-disk cache.
 
@@ -198,6 +218,13 @@ def build_index(
         if_busy: when another process is updating this cache: ``"use_last"`` returns its last
             complete generation at once (if there is one, else waits); ``"wait"`` waits for
             the other process and then brings the cache up to date.
+        ann: force the stage-1 index (``auto``, ``exact``, ``ivfpq``, ``hnsw``); the choice is
+            kept with the cache for later runs. None keeps the stored choice (default ``auto``:
+            exact below 100 000 items). An approximate index is built here and saved next to
+            the cache, so the first search does not pay for it.
+        tokens: token policy (``auto``, ``fp16``, ``none``; see ``zse_gui.engine.tokenstore``).
+            None or ``auto`` keeps the existing cache's policy, else chooses by gallery size;
+            changing the policy of an existing cache encodes the gallery again.
 
     Returns:
         The index (memory-mapped arrays; ``num_encoded`` tells how many files were encoded).
@@ -211,6 +238,8 @@ def build_index(
     cfg, info = enc.config, enc.weights_info
     if if_busy not in IF_BUSY:
         raise ConfigError(f"if_busy={if_busy!r}; use one of {', '.join(IF_BUSY)}")
+    if ann is not None:
+        resolve_kind(ann, 0)  # an unknown mode fails before any encoding
     try:
         root = Path(folder).expanduser().resolve()
         exists = root.is_dir()
@@ -220,9 +249,14 @@ def build_index(
         raise GalleryError(f"gallery folder {root} does not exist or is not a folder")
     croot = Path(cache_root).expanduser() if cache_root is not None else default_cache_root()
     cdir = cache_dir_for(croot, root, cfg.name, info.sha256)
-    t_tok, c_dim = cfg.num_tokens, cfg.embed_dim
-    expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": t_tok, "embed_dim": c_dim}
+    c_dim = cfg.embed_dim
+    resolve_policy(tokens or "auto", 0, cfg.num_tokens, c_dim)  # an unknown policy fails early
     scan = scan_gallery(root, follow_symlinks)
+    policy = resolve_policy(
+        tokens or "auto", len(scan.files), cfg.num_tokens, c_dim, stored_policy(cdir, cfg)
+    )
+    t_tok = cfg.num_tokens if policy == "fp16" else 0  # tokens kept per item
+    expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": t_tok, "embed_dim": c_dim}
     if not scan.files:
         why = ""
         if scan.problems:
@@ -254,9 +288,26 @@ def build_index(
             "(pass a writable --cache-dir or set ZSE_CACHE_DIR)"
         ) from None
     try:
-        return job.run(progress, cancel)
+        index = job.run(progress, cancel)
+        if ann is not None:
+            try:
+                write_choice(cdir, ann)
+            except OSError as e:
+                raise GalleryError(f"cannot write the stage-1 choice in {cdir}: {_reason(e)}") from None
+        index.stage1()  # build (and save) an approximate index now, while we hold the lock
+        return index
     finally:
         lock.release()
+
+
+def stored_policy(cdir: Path, cfg: ZseConfig) -> str | None:
+    """The token policy of the cache in ``cdir`` (from its manifest, unvalidated), or None."""
+    try:
+        doc = json.loads((cdir / "manifest.json").read_text(encoding="utf-8"))
+        kept = int(doc["num_tokens"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return "fp16" if kept == cfg.num_tokens else "none" if kept == 0 else None
 
 
 def _reason(e: BaseException) -> str:
@@ -421,6 +472,7 @@ def _encode_all(
     """Encode ``todo``, committing each batch to ``journal``; returns True when cancelled."""
     enc, root = job.enc, job.root
     cfg = enc.config
+    keep = int(job.expect["num_tokens"])
     total = len(todo)
     if progress is not None:
         progress(0, total)
@@ -453,9 +505,9 @@ def _encode_all(
                     bad.append((key, why))
             if tensors:
                 ret, tok = enc.encode_photo_batch(np.stack(tensors))  # [b, C], [b, T, C]
-                journal.append(good, l2_normalize(ret), tok, bad)
+                journal.append(good, l2_normalize(ret), tok[:, :keep], bad)  # keep = T, or 0
             elif bad:
-                empty = np.zeros((0, cfg.num_tokens, cfg.embed_dim), np.float16)
+                empty = np.zeros((0, keep, cfg.embed_dim), np.float16)
                 journal.append([], empty[:, 0].astype(np.float32), empty, bad)
             done += len(keys)
             if progress is not None:

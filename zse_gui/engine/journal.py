@@ -259,6 +259,8 @@ class ProgressJournal:
         for fh in self._fhs:
             fh.flush()
         emb = np.memmap(self.paths[1], np.float32, "r", shape=(self.num_rows, c))
+        if t == 0:  # no tokens kept (token policy "none"): the file is empty and cannot be mapped
+            return emb, np.zeros((self.num_rows, 0, c), np.float16)
         tok = np.memmap(self.paths[2], np.float16, "r", shape=(self.num_rows, t, c))
         return emb, tok
 
