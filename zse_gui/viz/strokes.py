@@ -9,12 +9,16 @@ without it, pale = no effect), symmetric about zero.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
+from PIL import Image
 
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import OcclusionMap, Replay, StrokeAttribution
@@ -29,6 +33,7 @@ __all__ = [
     "render_replay_frame",
     "render_stroke_attribution",
     "replay_figure",
+    "save_gif",
     "stroke_at",
     "stroke_table",
 ]
@@ -187,6 +192,8 @@ def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.
                 label=f"top {k}: " + (f"after {hit} strokes" if hit else "never"),
             )
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())  # plain rank numbers, not powers of ten
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.invert_yaxis()
     ax.set_xlabel("strokes drawn")
     ax.set_ylabel(f"rank (1 = first, of {replay.gallery_size})")
@@ -253,4 +260,15 @@ def render_occlusion(occ: OcclusionMap, size: int = 384, palette: str = "magma")
         f"area under deletion {occ.deletion_auc:.3f} (base {occ.base_score:.3f})",
         (16, size + _LEGEND_H + 12),
     )
+    return out
+
+
+def save_gif(path: str | os.PathLike[str], frames: Sequence[np.ndarray], frame_ms: int = 600) -> Path:
+    """Write [H, W, 3] uint8 frames (same size) as a looping animated GIF; the last frame lingers."""
+    if not frames:
+        raise ValueError("no frames to write")
+    imgs = [Image.fromarray(_draw.check_image(f, "frame")) for f in frames]
+    durations = [int(frame_ms)] * (len(imgs) - 1) + [int(frame_ms) * 4]
+    out = Path(path)
+    imgs[0].save(out, format="GIF", save_all=True, append_images=imgs[1:], duration=durations, loop=0)
     return out
