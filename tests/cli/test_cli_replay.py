@@ -1,0 +1,77 @@
+"""``zse-replay`` end to end on ``zse_test``: files written, numbers equal the engine's, typed errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from zse_gui.cli import replay
+from zse_gui.cli.common import EXIT_SKETCH, EXIT_USAGE
+from zse_gui.engine.engine import Engine
+from zse_gui.model import create_model
+from zse_gui.sketch import StrokeSketch, quickdraw_sketch, read_quickdraw_ndjson
+
+Q = ["-q"]
+MODEL = ["--model", "zse_test", "--seed", "0", "--device", "cpu", "--precision", "fp32"]
+
+
+def test_replay_writes_curve_table_and_animation(
+    gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "rep"
+    args = [
+        str(ndjson),
+        "--drawing",
+        "1",
+        "--gallery",
+        str(gallery),
+        "--target-class",
+        "owl",
+        "--out",
+        str(out),
+    ]
+    assert replay.main([*args, "--rerank-depth", "4", *Q, *MODEL]) == 0
+    assert "class:owl" in capsys.readouterr().out
+    for fmt in ("png", "svg", "pdf", "json"):
+        assert (out / f"replay_curve.{fmt}").is_file()
+    curve = json.loads((out / "replay_curve.json").read_text())
+    drawing = quickdraw_sketch(read_quickdraw_ndjson(ndjson)[1])
+    n = len(drawing.strokes)
+    assert len(curve["ranks"]) == n and curve["gallery_size"] == 9
+    # The last point of the curve is the rank a plain search gives the whole drawing.
+    eng = Engine(create_model("zse_test", seed=0), device="cpu", precision="fp32")
+    index = eng.index_gallery(gallery, cache_root=tmp_path / "c2")
+    res = eng.search(drawing, index, top_k=9, rerank_depth=4)
+    best = min(k for k, it in enumerate(res.items) if it.label == "owl")
+    assert curve["ranks"][-1] == best + 1
+    table = json.loads((out / "strokes.json").read_text())["strokes"]
+    assert [row["stroke"] for row in table] == list(range(n))
+    with Image.open(out / "replay.gif") as gif:
+        assert gif.n_frames == n
+
+
+def test_replay_refuses_images_bad_targets_and_files_as_out(
+    gallery: Path, ndjson: Path, sketch_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--gallery", str(gallery), *Q, *MODEL]
+    assert (
+        replay.main([str(sketch_png), "--target-rank", "0", "--out", str(tmp_path / "o"), *base])
+        == EXIT_SKETCH
+    )
+    assert (
+        replay.main([str(ndjson), "--target-class", "zebra", "--out", str(tmp_path / "o"), *base])
+        == EXIT_USAGE
+    )
+    assert (
+        replay.main([str(ndjson), "--target-rank", "99", "--out", str(tmp_path / "o"), *base]) == EXIT_USAGE
+    )
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert replay.main([str(ndjson), "--target-rank", "0", "--out", str(afile), *base]) == EXIT_USAGE
+    with pytest.raises(SystemExit):
+        replay.main([str(ndjson), "--out", str(tmp_path / "o"), *base])  # a target is required
+    capsys.readouterr()
+    assert isinstance(quickdraw_sketch(read_quickdraw_ndjson(ndjson)[0]), StrokeSketch)

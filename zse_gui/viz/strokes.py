@@ -1,0 +1,274 @@
+"""Per-stroke views: strokes coloured by their contribution, the replay curve, the replay animation,
+and the photo occlusion map.
+
+Raster renderers return [H, W, 3] uint8; the replay curve is also a ``matplotlib.figure.Figure``
+(object API, no pyplot) for SVG/PDF. The contribution colour map is diverging and colour-blind safe
+(matplotlib ``PuOr``: orange = the stroke supports the result, purple = the result is better
+without it, pale = no effect), symmetric about zero.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
+from PIL import Image
+
+from zse_gui.sketch import StrokeSketch
+from zse_gui.stroke_results import OcclusionMap, Replay, StrokeAttribution
+from zse_gui.viz import _draw
+from zse_gui.viz.colors import colormap_lut, map_scores
+
+__all__ = [
+    "CONTRIBUTION_PALETTE",
+    "StrokePanel",
+    "contribution_range",
+    "render_occlusion",
+    "render_replay_frame",
+    "render_stroke_attribution",
+    "replay_figure",
+    "save_gif",
+    "stroke_at",
+    "stroke_table",
+]
+
+CONTRIBUTION_PALETTE = "PuOr_r"  # orange for positive (supports), purple for negative
+_LEGEND_H = 44  # pixels below the drawing for the colour bar
+
+
+@dataclass(frozen=True)
+class StrokePanel:
+    """Where a sketch's canvas was drawn in a rendered image: ``image = canvas * scale + offset``."""
+
+    scale: float
+    offset: tuple[float, float]
+    size: int
+
+    def to_canvas(self, x: float, y: float) -> tuple[float, float]:
+        return ((x - self.offset[0]) / self.scale, (y - self.offset[1]) / self.scale)
+
+
+def _panel(sketch: StrokeSketch, size: int, margin: int = 8) -> StrokePanel:
+    w, h = sketch.canvas_size
+    scale = (size - 2 * margin) / max(w, h, 1)
+    return StrokePanel(
+        scale,
+        (margin + (size - 2 * margin - w * scale) / 2, margin + (size - 2 * margin - h * scale) / 2),
+        size,
+    )
+
+
+def contribution_range(values: np.ndarray) -> float:
+    """Half-width of the symmetric colour range: the largest finite |value| (at least 1e-6)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(max(np.abs(v).max() if len(v) else 0.0, 1e-6))
+
+
+def _polyline(
+    dst: np.ndarray, pts: np.ndarray, panel: StrokePanel, width: float, color: tuple[int, int, int]
+) -> None:
+    p = np.asarray(pts, np.float64) * panel.scale + np.asarray(panel.offset)
+    thick = max(2, round(width * panel.scale * 1.6))
+    fixed = np.round(p * 16).astype(np.int64)
+    if len(fixed) == 1:
+        cv2.circle(dst, tuple(int(v) for v in fixed[0]), max(16, thick * 8), color, -1, cv2.LINE_AA, 4)
+        return
+    cv2.polylines(dst, [fixed.reshape(-1, 1, 2).astype(np.int32)], False, color, thick, cv2.LINE_AA, 4)
+
+
+def render_stroke_attribution(
+    sketch: StrokeSketch,
+    values: np.ndarray,
+    size: int = 384,
+    palette: str = CONTRIBUTION_PALETTE,
+    label: str = "logit drop without the stroke",
+    highlight: int | None = None,
+) -> tuple[np.ndarray, StrokePanel]:
+    """Draw each stroke in the colour of its value, with a colour bar below.
+
+    Args:
+        sketch: the strokes (canvas pixels).
+        values: [S] float per stroke (e.g. ``StrokeAttribution.contribution``); NaN draws grey.
+        size: side of the drawing panel in pixels (the image is ``size + 44`` tall).
+        palette: a diverging matplotlib colour map; the range is symmetric about 0.
+        highlight: a stroke drawn with a dark outline (the hovered one).
+
+    Returns:
+        ([size + 44, size, 3] uint8 image, the panel transform for hit tests).
+    """
+    vals = np.asarray(values, np.float64).reshape(-1)
+    if len(vals) != len(sketch.strokes):
+        raise ValueError(f"{len(vals)} values for {len(sketch.strokes)} strokes")
+    out = _draw.canvas(size + _LEGEND_H, size)
+    panel = _panel(sketch, size)
+    r = contribution_range(vals)
+    colors = map_scores(np.nan_to_num(vals, nan=0.0), -r, r, palette)
+    # Weakest first, so the strokes that matter are drawn on top.
+    for k in np.argsort(np.nan_to_num(np.abs(vals), nan=-1.0), kind="stable"):
+        s = sketch.strokes[int(k)]
+        if not len(s.points):
+            continue
+        if k == highlight:
+            _polyline(out, s.points, panel, s.width * 2.2, _draw.INK)
+        color = (170, 170, 170) if not np.isfinite(vals[k]) else _draw.as_rgb(colors[k])
+        _polyline(out, s.points, panel, s.width, color)
+    _draw.colorbar(out, 16, size + 14, size - 32, 10, palette, -r, r, label)
+    return out, panel
+
+
+def stroke_at(
+    sketch: StrokeSketch, panel: StrokePanel, x: float, y: float, tolerance: float = 8.0
+) -> int | None:
+    """The stroke nearest to image point (x, y) within ``tolerance`` image pixels, or None."""
+    cx, cy = panel.to_canvas(x, y)
+    tol = tolerance / panel.scale
+    best, best_d = None, np.inf
+    q = np.asarray([cx, cy], np.float64)
+    for k, s in enumerate(sketch.strokes):
+        pts = np.asarray(s.points, np.float64)
+        if not len(pts):
+            continue
+        if len(pts) == 1:
+            d = float(np.linalg.norm(pts[0] - q))
+        else:
+            a, b = pts[:-1], pts[1:]
+            ab = b - a
+            t = np.clip(((q - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-12), 0.0, 1.0)
+            d = float(np.linalg.norm(a + t[:, None] * ab - q, axis=1).min())
+        d -= s.width / 2
+        if d < best_d:
+            best, best_d = k, d
+    return best if best_d <= tol else None
+
+
+def stroke_table(attr: StrokeAttribution, sketch: StrokeSketch) -> list[dict[str, object]]:
+    """One JSON-ready row per input stroke: points, removed/alone scores, ranks and contribution."""
+
+    def num(x: float) -> float | None:
+        return None if not np.isfinite(x) else round(float(x), 6)
+
+    rows: list[dict[str, object]] = []
+    contrib = attr.contribution
+    for k, s in enumerate(sketch.strokes):
+        rows.append(
+            {
+                "stroke": k,
+                "points": len(s.points),
+                "contribution_logit": num(contrib[k]),
+                "removed_logit": num(attr.removed_logit[k]),
+                "removed_score": num(attr.removed_score[k]),
+                "removed_rank": int(attr.removed_rank[k]) if attr.removed_rank[k] >= 0 else None,
+                "alone_logit": num(attr.alone_logit[k]),
+                "alone_score": num(attr.alone_score[k]),
+                "alone_rank": int(attr.alone_rank[k]) if attr.alone_rank[k] >= 0 else None,
+            }
+        )
+    return rows
+
+
+def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.0) -> Figure:
+    """The replay curve: the target's rank (1-based, log scale) after each stroke, top 1/5/10 lines."""
+    fig = Figure(figsize=(width_in, width_in * 0.55), dpi=100, layout="constrained")
+    ax = fig.add_subplot()
+    s = len(replay.ranks)
+    x = np.arange(1, s + 1)
+    ranks = np.minimum(replay.ranks, replay.gallery_size - 1) + 1
+    ax.plot(x, ranks, marker="o", color="#0072B2", lw=2, label=f"rank of {replay.target}")
+    for k, style in ((1, ":"), (5, "--"), (10, "-.")):
+        if k < replay.gallery_size:
+            hit = replay.strokes_to_reach(k)
+            ax.axhline(
+                k,
+                color="#999999",
+                ls=style,
+                lw=1,
+                label=f"top {k}: " + (f"after {hit} strokes" if hit else "never"),
+            )
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ScalarFormatter())  # plain rank numbers, not powers of ten
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.invert_yaxis()
+    ax.set_xlabel("strokes drawn")
+    ax.set_ylabel(f"rank (1 = first, of {replay.gallery_size})")
+    ax.set_xticks(x if s <= 30 else np.linspace(1, s, 10).round())
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title or f"Replay: {replay.mode}, K = {replay.rerank_depth}", fontsize=10)
+    return fig
+
+
+def render_replay_frame(
+    sketch: StrokeSketch,
+    step: int,
+    replay: Replay,
+    thumbs: Sequence[np.ndarray],
+    size: int = 256,
+    thumb: int = 96,
+) -> np.ndarray:
+    """One animation frame: the first ``step`` strokes, the target's rank, and the top results.
+
+    Args:
+        step: strokes drawn so far (1 .. S).
+        thumbs: one [h, w, 3] uint8 image per entry of ``replay.top[step - 1]`` (may be fewer).
+    """
+    n_top = replay.top.shape[1]
+    width = size + 12 + n_top * (thumb + 6)
+    out = _draw.canvas(max(size, thumb + 40), width)
+    panel = _panel(sketch, size)
+    for k, s in enumerate(sketch.strokes[:step]):
+        if len(s.points):
+            _polyline(out, s.points, panel, s.width, (214, 94, 0) if k == step - 1 else _draw.INK)
+    rank = int(replay.ranks[step - 1])
+    _draw.text(out, f"stroke {step}/{len(sketch.strokes)}", (8, 16), 0.45)
+    _draw.text(out, f"target rank {rank + 1}" if rank < replay.gallery_size else "no ink yet", (8, 34), 0.45)
+    want = set(replay.target_indices)
+    for j, img in enumerate(list(thumbs)[:n_top]):
+        x0 = size + 12 + j * (thumb + 6)
+        tile = _draw.fit(_draw.check_image(img, "thumbnail"), thumb)
+        out[24 : 24 + thumb, x0 : x0 + thumb] = tile
+        if int(replay.top[step - 1, j]) in want:
+            cv2.rectangle(out, (x0 - 2, 22), (x0 + thumb + 1, 24 + thumb + 1), (0, 158, 115), 3)
+        _draw.text(out, f"#{j + 1}", (x0, 18))
+    return out
+
+
+def render_occlusion(occ: OcclusionMap, size: int = 384, palette: str = "magma") -> np.ndarray:
+    """The photo with its occlusion drops overlaid (like the [Ret] attention view) and a colour bar.
+
+    Positive drops are coloured (brighter = masking there lowered the score more); the area under
+    the deletion curve is printed under the bar.
+    """
+    photo = _draw.fit(_draw.check_image(occ.photo_image, "photo"), size)
+    drop = np.clip(np.asarray(occ.drop, np.float64), 0.0, None)
+    hi = float(max(drop.max(), 1e-6))
+    heat = cv2.resize((drop / hi).astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST)
+    lut = colormap_lut(palette)
+    color = lut[np.round(heat * 255).astype(np.intp)].astype(np.float32)
+    alpha = (0.25 + 0.6 * heat)[..., None]
+    mixed = photo.astype(np.float32) * (1 - alpha) + color * alpha
+    out = _draw.canvas(size + _LEGEND_H + 18, size)
+    out[:size] = np.round(mixed).astype(np.uint8)
+    _draw.colorbar(out, 16, size + 14, size - 32, 10, palette, 0.0, hi, "score drop when masked")
+    _draw.text(
+        out,
+        f"area under deletion {occ.deletion_auc:.3f} (base {occ.base_score:.3f})",
+        (16, size + _LEGEND_H + 12),
+    )
+    return out
+
+
+def save_gif(path: str | os.PathLike[str], frames: Sequence[np.ndarray], frame_ms: int = 600) -> Path:
+    """Write [H, W, 3] uint8 frames (same size) as a looping animated GIF; the last frame lingers."""
+    if not frames:
+        raise ValueError("no frames to write")
+    imgs = [Image.fromarray(_draw.check_image(f, "frame")) for f in frames]
+    durations = [int(frame_ms)] * (len(imgs) - 1) + [int(frame_ms) * 4]
+    out = Path(path)
+    imgs[0].save(out, format="GIF", save_all=True, append_images=imgs[1:], duration=durations, loop=0)
+    return out
