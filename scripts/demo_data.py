@@ -23,11 +23,14 @@ from torch import Tensor
 from zse_gui.data.collection import SbirData
 from zse_gui.data.layouts import read_class_folders
 from zse_gui.data.splits import canonical_class
+from zse_gui.engine.explain import patch_ink
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.lite import ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features
 from zse_gui.sketch import quickdraw_to_strokes, rasterize_strokes
+from zse_gui.train.composite import composite
 from zse_gui.train.datasets import Quadruplet, SampledQuadruplets
+from zse_gui.train.geometry import edge_sketch, patch_targets, random_transform, warp_sketch
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,48 @@ TRAIN_SKETCHES = 20  # per seen class; sketches 20..24 are held out (seen-class 
 # Gallery classes without doodles that a person would file under an unseen class: never used for
 # pseudo-sketch training (rat ~ mouse, lavender ~ flower), so the unseen classes stay untouched.
 PHOTO_ONLY_EXCLUDED = ("rat", "lavender")
+STAMPS = Path("/usr/share/tuxpaint/stamps")  # Debian package tuxpaint-stamps-default
+# Real photographs shipped inside scikit-image (no download), used as backgrounds for composited
+# photos. Training and benchmarks/explain_quality.py use disjoint sets.
+TRAIN_BACKGROUNDS = (
+    "chelsea.png", "brick.png", "gravel.png", "hubble_deep_field.jpg", "coins.png", "page.png",
+    "clock_motion.png", "ihc.png", "retina.jpg", "cell.png", "text.png",
+)  # fmt: skip
+BENCH_BACKGROUNDS = (
+    "astronaut.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "motorcycle_right.png",
+    "grass.png", "camera.png", "moon.png",
+)  # fmt: skip
+
+
+def load_backgrounds(names: tuple[str, ...]) -> list[np.ndarray]:
+    """RGB uint8 arrays of scikit-image's bundled sample photographs ``names`` (grey ones as RGB)."""
+    import skimage  # the demo extra; only needed for composited photos
+
+    out = []
+    for name in names:
+        path = Path(skimage.data_dir) / name
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if img is None:
+            raise SystemExit(f"{path} not found or unreadable (scikit-image's bundled sample photos)")
+        out.append(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    return out
+
+
+def load_stamp(source: str, stamps: Path = STAMPS) -> np.ndarray:
+    """The RGBA cut-out of a gallery photo's stamp (``manifest.json`` "source"), [h, w, 4] uint8."""
+    path = stamps / source
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None or img.ndim != 3 or img.shape[2] != 4:
+        raise SystemExit(f"{path}: not an RGBA stamp (install tuxpaint-stamps-default)")
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+
+
+def gallery_sources(gallery: Path = GALLERY) -> dict[str, str]:
+    """Gallery photo path relative to ``gallery`` -> its stamp's path under ``STAMPS``."""
+    import json
+
+    files = json.loads((gallery / "manifest.json").read_text())["files"]
+    return {f["file"]: f["source"] for f in files}
 
 
 def load_all(quickdraw: Path = QUICKDRAW, gallery: Path = GALLERY) -> SbirData:
@@ -169,6 +214,9 @@ class AugmentedQuadruplets(SampledQuadruplets):
         self.pseudo_prob = float(pseudo_prob)
         self.stroke_aug = bool(stroke_aug)
         self._photo_cache: dict[int, np.ndarray] = {}
+        self.composite_prob = 0.0
+        self._backgrounds: list[np.ndarray] = []
+        self._stamps: dict[int, np.ndarray] = {}
 
     def _photo_rgb(self, i: int) -> np.ndarray:
         # The demo gallery is small (~100 training photos): keep decoded pixels.
@@ -188,8 +236,27 @@ class AugmentedQuadruplets(SampledQuadruplets):
         return torch.from_numpy(normalize(display, self.cfg))
 
     def _aug_photo(self, i: int, rng: np.random.Generator) -> Tensor:
-        display = augment_photo_pixels(prepare_photo(self._photo_rgb(i), self.cfg).display, rng)
-        return torch.from_numpy(normalize(display, self.cfg))
+        return torch.from_numpy(normalize(self._aug_photo_display(i, rng), self.cfg))
+
+    def _aug_photo_display(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        """Augmented [S, S, 3] uint8 view of photo ``i``; with ``composite_prob`` the photo's cut-out is
+        first pasted on a crop of a real background (``set_composite``)."""
+        rgb = self._photo_rgb(i)
+        if self.composite_prob > 0 and i in self._stamps and rng.random() < self.composite_prob:
+            bg = self._backgrounds[int(rng.integers(0, len(self._backgrounds)))]
+            rgb, _ = composite(self._stamps[i], bg, rng)
+        return augment_photo_pixels(prepare_photo(rgb, self.cfg).display, rng)
+
+    def set_composite(
+        self, prob: float, backgrounds: list[np.ndarray], stamps: dict[int, np.ndarray]
+    ) -> None:
+        """Paste photo ``i``'s cut-out ``stamps[i]`` (RGBA) on a random crop of one of ``backgrounds``
+        with probability ``prob`` (0 = photos on white only, as released)."""
+        if prob > 0 and not backgrounds:
+            raise ValueError("composite photos need at least one background")
+        self.composite_prob = float(prob)
+        self._backgrounds = list(backgrounds)
+        self._stamps = dict(stamps)
 
     def _photo_of_class(self, label: int, rng: np.random.Generator) -> int:
         """A random photo index of class ``label`` (the source of a pseudo-sketch)."""
@@ -239,15 +306,26 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
         photo_views: int = 16,
         stroke_aug: bool = False,
         photo_only_prob: float = 0.0,
+        corr_prob: float = 0.0,
     ) -> None:
         super().__init__(data, cfg, seed=seed, pseudo_prob=pseudo_prob, stroke_aug=stroke_aug)
         self.photo_only_prob = float(photo_only_prob)
+        # Share of items that are known-geometry pairs (an edge map of the very photo view, under a
+        # random known transform); with corr_prob > 0 every item has a fifth part, the true photo
+        # point of each sketch patch (NaN where unknown), for TrainConfig.corr_weight.
+        self.corr_prob = float(corr_prob)
+        self._pairs: dict[tuple[int, int], tuple[np.ndarray, Tensor, np.ndarray, Tensor, np.ndarray]] = {}
         self.photo_only = sorted(c for c in self._ph if c not in self._sk)
         self.photo_classes = sorted(self._ph)
         if self.photo_only_prob > 0 and not self.photo_only:
             raise ValueError("photo_only_prob > 0 but every class of the data has sketches")
         self.backbone = backbone.eval()
-        self.views = {"sketch": sketch_views, "photo": photo_views, "pseudo": sketch_views}
+        self.views = {
+            "sketch": sketch_views,
+            "photo": photo_views,
+            "pseudo": sketch_views,
+            "pair": sketch_views,
+        }
         self._cache: dict[tuple[str, int, int], tuple[np.ndarray, Tensor]] = {}
 
     @property
@@ -262,6 +340,40 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
         if kind == "photo":
             return self._aug_photo(i, vrng)
         return self._pseudo_of_photo(i, vrng)
+
+    def _make_pair(self, i: int, v: int) -> tuple[Tensor, Tensor, np.ndarray]:
+        """Known-geometry pair ``v`` of photo ``i``: (sketch, photo) [3, S, S] normalised, and the
+        true photo point of each sketch patch [P, 2] (NaN for patches without ink or partner)."""
+        vrng = np.random.default_rng([self.seed, 3, i, v])
+        photo = self._aug_photo_display(i, vrng)
+        t = random_transform(self.cfg.img_size, vrng)
+        sketch = warp_sketch(edge_sketch(photo, vrng), t)
+        g, ps = self.cfg.grid_size, self.cfg.patch_size
+        targets = patch_targets(t, patch_ink(sketch, g, ps), g, ps)
+        return (
+            torch.from_numpy(normalize(sketch, self.cfg)),
+            torch.from_numpy(normalize(photo, self.cfg)),
+            targets,
+        )
+
+    def _pixels(self, x: Tensor) -> np.ndarray:
+        mean = np.asarray(self.cfg.mean, np.float32)[:, None, None]
+        std = np.asarray(self.cfg.std, np.float32)[:, None, None]
+        return np.clip(np.round((x.numpy() * std + mean) * 255.0), 0, 255).astype(np.uint8)  # [3, S, S]
+
+    def _unpack(self, pixels: np.ndarray, feats: Tensor) -> Tensor:
+        img = torch.from_numpy(normalize(np.ascontiguousarray(pixels.transpose(1, 2, 0)), self.cfg))
+        return pack_cached_features(img, feats.float())
+
+    def _pair(self, i: int, rng: np.random.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        key = (i, int(rng.integers(0, self.views["pair"])))
+        if key not in self._pairs:  # normally filled up front by ``precompute_views``
+            sk, ph, tg = self._make_pair(*key)
+            with torch.no_grad():
+                f = self.backbone(torch.stack([sk, ph])).to(torch.float16)
+            self._pairs[key] = (self._pixels(sk), f[0], self._pixels(ph), f[1], tg)
+        sk_px, sk_f, ph_px, ph_f, tg = self._pairs[key]
+        return self._unpack(sk_px, sk_f), self._unpack(ph_px, ph_f), torch.from_numpy(tg)
 
     def _store(self, key: tuple[str, int, int], x: Tensor, feats: Tensor) -> None:
         mean = np.asarray(self.cfg.mean, np.float32)[:, None, None]
@@ -283,6 +395,24 @@ class CachedViewQuadruplets(AugmentedQuadruplets):
         if index < 0:
             raise IndexError(f"sample index {index} < 0")
         rng = np.random.default_rng([self.seed, int(index), 7])
+        if self.corr_prob <= 0:
+            return self._item(index, rng)
+        p = self.cfg.grid_size**2
+        if rng.random() < self.corr_prob:  # a known-geometry pair of a random class's photo
+            c0 = self.photo_classes[int(rng.integers(0, len(self.photo_classes)))]
+            others = [c for c in self.photo_classes if c != c0]
+            c2 = others[int(rng.integers(0, len(others)))]
+            sk, ph, tg = self._pair(self._photo_of_class(c0, rng), rng)
+            return (  # type: ignore[return-value]
+                sk,
+                ph,
+                self._view("pseudo", self._photo_of_class(c0, rng), rng),
+                self._view("photo", self._photo_of_class(c2, rng), rng),
+                tg,
+            )
+        return (*self._item(index, rng), torch.full((p, 2), float("nan")))  # type: ignore[return-value]
+
+    def _item(self, index: int, rng: np.random.Generator) -> Quadruplet:
         if self.photo_only_prob > 0 and rng.random() < self.photo_only_prob:
             c0 = self.photo_only[int(rng.integers(0, len(self.photo_only)))]
             others = [c for c in self.photo_classes if c != c0]
@@ -315,6 +445,17 @@ def precompute_views(ds: CachedViewQuadruplets, batch: int = 32) -> int:
     keys += [("photo", i, v) for i in [*photos, *extra] for v in range(ds.views["photo"])]
     pseudo = [*(photos if ds.pseudo_prob > 0 else []), *extra]
     keys += [("pseudo", i, v) for i in pseudo for v in range(ds.views["pseudo"])]
+    if ds.corr_prob > 0:
+        pairs = [(i, v) for i in [*photos, *extra] for v in range(ds.views["pair"])]
+        for s in range(0, len(pairs), batch // 2):
+            made = [(k, *ds._make_pair(*k)) for k in pairs[s : s + batch // 2] if k not in ds._pairs]
+            if not made:
+                continue
+            with torch.no_grad():
+                f = ds.backbone(torch.stack([x for m in made for x in (m[1], m[2])])).to(torch.float16)
+            for j, (k, sk, ph, tg) in enumerate(made):
+                ds._pairs[k] = (ds._pixels(sk), f[2 * j], ds._pixels(ph), f[2 * j + 1], tg)
+        log.info("cached %d known-geometry pairs", len(pairs))
     for s in range(0, len(keys), batch):
         part = [k for k in keys[s : s + batch] if k not in ds._cache]
         xs = [ds._make_view(*k) for k in part]

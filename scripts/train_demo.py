@@ -34,9 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_data import (  # noqa: E402
     GALLERY,
     QUICKDRAW,
+    TRAIN_BACKGROUNDS,
     TRAIN_SKETCHES,
     CachedViewQuadruplets,
+    gallery_sources,
     load_all,
+    load_backgrounds,
+    load_stamp,
     precompute_views,
     split_data,
 )
@@ -81,6 +85,28 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--sketch-views", type=int, default=4, help="cached augmented views per sketch")
     ap.add_argument("--photo-views", type=int, default=8, help="cached augmented views per photo")
+    ap.add_argument(
+        "--corr-weight", type=float, default=0.0,
+        help="auxiliary correspondence loss on known-geometry pairs (TrainConfig.corr_weight; 0 = off)",
+    )  # fmt: skip
+    ap.add_argument("--corr-sigma", type=float, default=1.0, help="its Gaussian width, in patches")
+    ap.add_argument(
+        "--corr-prob", type=float, default=0.0,
+        help="share of items that are known-geometry pairs (edge map of the photo view, known transform)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--composite-prob", type=float, default=0.0,
+        help="share of photo views whose cut-out is pasted on a crop of a real background "
+        "(scikit-image sample photos; needs the tuxpaint stamps installed)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--init-weights", type=Path, default=None,
+        help="start from these zse_lite weights (fine-tuning) instead of a random init",
+    )  # fmt: skip
+    ap.add_argument(
+        "--export-to", type=Path, default=ROOT / "models" / "zse_lite.safetensors",
+        help="where --export writes the selected weights",
+    )  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "zse_lite")
@@ -97,11 +123,24 @@ def main(argv: list[str] | None = None) -> int:
     seen_names = {canonical_class(s) for s in ZSE_LITE_SEEN}
     photo_only = [c for c in train.classes if canonical_class(c) not in seen_names]
     model = create_model("zse_lite", seed=args.seed)
+    if args.init_weights is not None:
+        load_weights(model, args.init_weights, external_prefixes=EXCLUDE, expected_config="zse_lite")
+    if args.corr_weight > 0 and args.corr_prob <= 0:
+        ap.error("--corr-weight needs --corr-prob > 0 (pairs whose geometry is known)")
     data = CachedViewQuadruplets(
         train, model.cfg, seed=args.seed, backbone=model.sa.backbone, pseudo_prob=args.pseudo_prob,
         sketch_views=args.sketch_views, photo_views=args.photo_views, stroke_aug=args.stroke_aug,
-        photo_only_prob=args.photo_only_prob,
+        photo_only_prob=args.photo_only_prob, corr_prob=args.corr_prob,
     )  # fmt: skip
+    if args.composite_prob > 0:
+        sources = gallery_sources()
+        stamps = {}
+        for i, ph in enumerate(train.photos):
+            src = sources.get(ph.path.resolve().relative_to(GALLERY.resolve()).as_posix())
+            if src is not None:
+                stamps[i] = load_stamp(src)
+        data.set_composite(args.composite_prob, load_backgrounds(TRAIN_BACKGROUNDS), stamps)
+        print(f"composited photos: {len(stamps)} of {len(train.photos)} photos have a cut-out", flush=True)
     cache_s = None
     if not args.export_only:
         t_cache = time.perf_counter()
@@ -137,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         grad_clip=5.0,
         ret_triplet_weight=args.ret_triplet_weight,
         ret_triplet_margin=args.ret_triplet_margin,
+        corr_weight=args.corr_weight,
+        corr_sigma=args.corr_sigma,
         log_every=10,
         checkpoint_every=100,
         eval_every=args.eval_every,
@@ -152,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         # Gallery classes trained through pseudo-sketches of their photos only (no doodles).
         "photo_only_prob": args.photo_only_prob,
         "photo_only_classes": photo_only,
+        "corr_prob": args.corr_prob,
+        "composite_prob": args.composite_prob,
+        "composite_backgrounds": list(TRAIN_BACKGROUNDS) if args.composite_prob > 0 else [],
+        "init_weights": None if args.init_weights is None else args.init_weights.name,
         "cached_views": {
             "sketch": args.sketch_views,
             "photo": args.photo_views,
@@ -226,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         ).stdout.strip(),
         "metrics": results,
     }
-    digest = save_safetensors(final, ROOT / "models" / "zse_lite.safetensors", "zse_lite", meta_out, EXCLUDE)
-    print(f"wrote models/zse_lite.safetensors sha256 {digest}")
+    digest = save_safetensors(final, args.export_to, "zse_lite", meta_out, EXCLUDE)
+    print(f"wrote {args.export_to} sha256 {digest}")
     (args.out / "metrics.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
     return 0
 

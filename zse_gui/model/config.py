@@ -33,6 +33,10 @@ class ZseConfig:
         ca_heads: CA attention heads.
         ca_ffn: CA feed-forward hidden width.
         ca_eps: eps added to the unbiased std in the CA LayerNorm.
+        ca_null_key: give each CA stream a learnable "no match" key per head (value zero), so a
+            token with no partner can put its attention there instead of on a sink patch; adds
+            ``ca.encoder.layer{1,2}.0.null_key`` ([heads, head_dim]). Off in every released
+            config, so their weight files (which have no such key) still load strictly.
         ca_unused_copy: keep the third, never-used CA layer copy of the official state dict
             (``ca.encoder.layers.0``), so the official key list matches exactly.
         anchor_kernel: kernel = stride of the conv that turns the token map into anchors.
@@ -63,6 +67,7 @@ class ZseConfig:
     ca_ffn: int = 1024
     ca_eps: float = 1e-6
     ca_unused_copy: bool = True
+    ca_null_key: bool = False
     anchor_kernel: int = 2
     anchor_dim: int = 512
     backbone: str = "vit"

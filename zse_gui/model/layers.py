@@ -130,14 +130,22 @@ class CrossAttentionLayer(nn.Module):
         A = softmax(Q_own K_other^T / sqrt(d))            # [B, h, T_own, T_other]
         Y = LN1(X_own + Drop(concat_h(A V_own) W_o))      # needs T_own == T_other
         Z = LN2(Y + Drop(FFN(Y)))
+
+    With ``null_key`` a learnable key per head (``null_key`` [h, d], value zero) joins the softmax
+    as an extra column: a query with no good partner can put its mass there. The attention maps
+    returned keep only the real columns, so their rows then sum to less than 1.
     """
 
-    def __init__(self, dim: int, heads: int, ffn: int, eps: float, dropout: float) -> None:
+    def __init__(
+        self, dim: int, heads: int, ffn: int, eps: float, dropout: float, null_key: bool = False
+    ) -> None:
         super().__init__()
         self.self_attn = _MultiHeadLinears(dim, heads, dropout)
         self.feed_forward = _FeedForward(dim, ffn, dropout)
         self.sublayer = nn.ModuleList([_Sublayer(dim, eps, dropout) for _ in range(2)])
         self.heads = heads
+        # Only created when asked for: a model without it has exactly the released state dict.
+        self.null_key = nn.Parameter(torch.randn(heads, dim // heads) * 0.02) if null_key else None
 
     def _split(self, x: Tensor) -> Tensor:
         b, t, c = x.shape
@@ -164,7 +172,13 @@ class CrossAttentionLayer(nn.Module):
         """
         d = query.shape[-1]
         scores = torch.matmul(query, key.transpose(-2, -1)) / math.sqrt(d)  # [B, h, T, T]
-        probs = scores.softmax(dim=-1)
+        if self.null_key is not None:
+            null = torch.matmul(query, self.null_key.to(query.dtype)[None, :, :, None]) / math.sqrt(
+                d
+            )  # [B, h, T, 1]
+            probs = torch.cat([scores, null], dim=-1).softmax(dim=-1)[..., :-1]  # the null value is 0
+        else:
+            probs = scores.softmax(dim=-1)
         mixed = torch.matmul(self.self_attn.dropout(probs), value)  # [B, h, T, d]
         b, h, t, _ = mixed.shape
         mixed = mixed.transpose(1, 2).reshape(b, t, h * d)  # [B, T, C]
@@ -189,10 +203,17 @@ class CrossAttention(nn.Module):
     """
 
     def __init__(
-        self, dim: int, heads: int, ffn: int, eps: float, dropout: float, keep_unused: bool = True
+        self,
+        dim: int,
+        heads: int,
+        ffn: int,
+        eps: float,
+        dropout: float,
+        keep_unused: bool = True,
+        null_key: bool = False,
     ) -> None:
         super().__init__()
-        proto = CrossAttentionLayer(dim, heads, ffn, eps, dropout)
+        proto = CrossAttentionLayer(dim, heads, ffn, eps, dropout, null_key=null_key)
         # The release builds one layer and deep-copies it, so every copy starts identical.
         self.layer1 = nn.ModuleList([copy.deepcopy(proto)])
         self.layer2 = nn.ModuleList([copy.deepcopy(proto)])

@@ -215,7 +215,13 @@ class ZseSbir(nn.Module):
         self.sa = sa if sa is not None else SelfAttentionEncoder(cfg)
         self.ca = nn.Module()
         self.ca.encoder = CrossAttention(
-            cfg.embed_dim, cfg.ca_heads, cfg.ca_ffn, cfg.ca_eps, cfg.drop_rate, keep_unused=cfg.ca_unused_copy
+            cfg.embed_dim,
+            cfg.ca_heads,
+            cfg.ca_ffn,
+            cfg.ca_eps,
+            cfg.drop_rate,
+            keep_unused=cfg.ca_unused_copy,
+            null_key=cfg.ca_null_key,
         )
         k = cfg.anchor_kernel
         self.conv2d = nn.Conv2d(cfg.embed_dim, cfg.anchor_dim, kernel_size=k, stride=k)

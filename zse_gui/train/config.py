@@ -35,6 +35,12 @@ class TrainConfig:
             tokens, the feature stage-1 retrieval ranks by (0 = off, as released: the release
             trains only the post-CA tokens, reference sections 3 and 4.1).
         ret_triplet_margin: margin of that term (cosine-distance scale: distances lie in [0, 2]).
+        corr_weight: weight of an auxiliary correspondence loss (0 = off, as released): for
+            matching pairs whose geometry is known (the data yields a fifth item, the true photo
+            point of each sketch patch, NaN elsewhere; see ``zse_gui.train.geometry``), the sketch
+            stream's head-mean cross-attention of each ink patch is pulled towards a Gaussian
+            around its true photo patch.
+        corr_sigma: width of that Gaussian, in patches.
         pos_target: relation target of matching pairs (0.99, label smoothing of 1).
         neg_target: relation target of non-matching pairs (0.01).
         amp: ``"auto"`` (autocast on CUDA: bf16 where supported, else fp16 with a grad scaler;
@@ -69,6 +75,8 @@ class TrainConfig:
     relation_weight: float = 4.0
     ret_triplet_weight: float = 0.0
     ret_triplet_margin: float = 0.3
+    corr_weight: float = 0.0
+    corr_sigma: float = 1.0
     pos_target: float = 0.99
     neg_target: float = 0.01
     amp: str = "auto"
@@ -104,6 +112,10 @@ class TrainConfig:
             problems.append(f"ret_triplet_weight must be >= 0 (got {self.ret_triplet_weight})")
         if self.ret_triplet_margin <= 0:
             problems.append(f"ret_triplet_margin must be > 0 (got {self.ret_triplet_margin})")
+        if self.corr_weight < 0:
+            problems.append(f"corr_weight must be >= 0 (got {self.corr_weight})")
+        if self.corr_sigma <= 0:
+            problems.append(f"corr_sigma must be > 0 (got {self.corr_sigma})")
         if self.grad_clip is not None and self.grad_clip <= 0:
             problems.append(f"grad_clip must be > 0 or None (got {self.grad_clip})")
         if problems:

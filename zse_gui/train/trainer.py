@@ -41,6 +41,7 @@ from zse_gui.errors import ConfigError, DatasetError, WeightsError
 from zse_gui.model.checkpoint import native_to_official, save_official, save_safetensors
 from zse_gui.train.config import TrainConfig
 from zse_gui.train.datasets import ShuffledStream, is_stream
+from zse_gui.train.geometry import correspondence_loss
 from zse_gui.train.losses import zse_loss
 from zse_gui.train.state import load_train_state, save_train_state
 
@@ -328,22 +329,35 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         sums = {"loss": 0.0, "triplet": 0.0, "relation": 0.0}
         for _ in range(cfg.accum_steps):
-            sk, ph, sk_neg, ph_neg = (t.to(self.device, non_blocking=True) for t in next(batches))
+            batch = next(batches)
+            targets = None
+            if len(batch) == 5:  # a fifth item: true photo points of the sketch patches [B, P, 2]
+                targets = batch[4].to(self.device, non_blocking=True)
+            elif cfg.corr_weight > 0:
+                raise DatasetError("corr_weight > 0 needs data that yields (sk, ph, sk_neg, ph_neg, targets)")
+            sk, ph, sk_neg, ph_neg = (t.to(self.device, non_blocking=True) for t in batch[:4])
+            corr = None
             with self._autocast():
                 # 2B pairs: (sketch_i, photo_i) match, (sketch_neg_i, photo_neg_i) do not.
                 sk2, ph2 = torch.cat([sk, sk_neg]), torch.cat([ph, ph_neg])
-                if cfg.ret_triplet_weight > 0:  # also the pre-CA [Ret] tokens, for their triplet term
+                if cfg.corr_weight > 0:  # the sketch stream's cross-attention is needed too
+                    feats, ret_feats, scores, corr = self._forward_with_corr(sk2, ph2, targets)
+                elif cfg.ret_triplet_weight > 0:  # also the pre-CA [Ret] tokens, for their triplet term
                     with_ret = cast(Callable[..., tuple[Tensor, Tensor, Tensor]], self.model.forward_with_ret)
                     feats, ret_feats, scores = with_ret(sk2, ph2)  # [4B, C] x 2, [2B, 1]
                 else:
                     ret_feats = None
                     feats, scores = self.model(sk2, ph2)  # [4B, C], [2B, 1]
-            out = zse_loss(feats, scores, cfg, ret_feats)
-            loss = out.total / cfg.accum_steps
+            out = zse_loss(feats, scores, cfg, ret_feats if cfg.ret_triplet_weight > 0 else None)
+            total = out.total
+            if corr is not None:
+                total = total + cfg.corr_weight * corr
+                sums["corr"] = sums.get("corr", 0.0) + float(corr.detach()) / cfg.accum_steps
+            loss = total / cfg.accum_steps
             if self.scaler is not None:
                 loss = self.scaler.scale(loss)
             loss.backward()  # type: ignore[no-untyped-call]
-            sums["loss"] += float(out.total.detach()) / cfg.accum_steps
+            sums["loss"] += float(total.detach()) / cfg.accum_steps
             sums["triplet"] += float(out.triplet) / cfg.accum_steps
             sums["relation"] += float(out.relation) / cfg.accum_steps
             if out.ret_triplet is not None:
@@ -363,6 +377,22 @@ class Trainer:
         if not math.isfinite(sums["loss"]):
             log.warning("step %d: non-finite loss %s", self.step, sums["loss"])
         return sums
+
+    def _forward_with_corr(
+        self, sk2: Tensor, ph2: Tensor, targets: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Training outputs plus the correspondence loss of the matching pairs (the first B of the
+        2B pairs): (post-CA features [4B, C], pre-CA [Ret] [4B, C], scores [2B, 1], loss)."""
+        assert targets is not None
+        pair: Any = cast(Any, self.model).forward_pair(sk2, ph2, return_attn=True)
+        post = torch.cat([pair.cross.sketch[:, 0], pair.cross.photo[:, 0]])
+        pre = torch.cat([pair.sketch_tokens.tokens[:, 0], pair.photo_tokens.tokens[:, 0]])
+        b = targets.shape[0]
+        mcfg: Any = cast(Any, self.model).cfg
+        corr = correspondence_loss(
+            pair.cross.sketch_attn[:b], targets, mcfg.grid_size, mcfg.patch_size, self.cfg.corr_sigma
+        )
+        return post, pre, pair.relation.score, corr
 
     def evaluate(self) -> dict[str, float]:
         """Run the evaluator (model in eval mode, no grad); keeps the best weights."""

@@ -1,0 +1,417 @@
+"""Explanation quality of a ``zse_lite`` model where the truth is known.
+
+Held-out full-frame photos: the photo stamps of the **unseen** classes of the demo gallery
+(``ZSE_LITE_UNSEEN``; never read by training), each cut out by its alpha channel (Debian package
+``tuxpaint-stamps-default``) and pasted at a random place and size (55-90 % of the frame) on a
+random crop of one of scikit-image's bundled sample photographs (``BENCH_BACKGROUNDS`` in
+``scripts/demo_data.py``; training composites use a disjoint set). The alpha is the foreground mask.
+
+1. **Correspondence accuracy.** The pseudo-sketch of a photo is its own edge map (Canny,
+   smooth random displacement of about 1 px, 2-3 px strokes; ``zse_gui.train.geometry``) on the
+   same 224 px grid, once under the identity and once under a random known transform (scale
+   0.7-1.0, rotation +-15 degrees, shift +-10 %, horizontal flip half the time). The sketch patch
+   centre q has its true partner at ``M^-1 q``. Sketch and photo go into the model as they are
+   (the app's ink crop of sketches is skipped: it would move the grid). For every ink patch with a
+   partner inside the photo, the matched photo patch is the argmax of the sketch-stream attention
+   ([Ret] removed, as the app does) of the head mean and of each head. PCK@t = share of matches
+   whose photo patch centre is within t x 224 px of the truth; "top-15" = the 15 strongest such
+   matches (ink first, by attention weight: the lines the app draws); random = the expected PCK of
+   a uniformly random photo patch for the same points.
+2. **Sinks.** Per pair, the share of ink matches on its 5 most-chosen photo patches, and on
+   background patches (under 25 % foreground by the alpha mask); for reference, the share of ink
+   patches whose *true* partner is a background patch (edge maps also trace the background).
+3. **Faithfulness (deletion).** Photo patches are painted white cumulatively (0, 4, ..., 40 of
+   196) in three orders: the explanation's (attention mass the ink patches put on each photo
+   patch, head mean), random, and the photo's [Ret] attention (head mean); the relation score is
+   recomputed after each step. Reported: mean score over the curve (lower = falls faster), the
+   mean drop, and its ratio to the random order's.
+4. **Retrieval on full-frame photos.** Gallery: every unseen-class photo composited once (seeded);
+   queries: the Quick, Draw! doodles of those classes from ``../shared/data/quickdraw`` (skipped
+   when absent), preprocessed as the app does. mAP@all of Ret and of the two-stage search (top 10
+   and top 50 re-ranked by the relation network), with chance.
+
+Run: ``nice .venv/bin/python -m benchmarks.explain_quality [--weights FILE] [--label NAME]``; writes
+``docs/explanations_<label>.json`` and, with ``--write-doc``, the ``<label>`` section of
+``docs/explanations.md``.
+"""
+
+from __future__ import annotations
+
+from benchmarks._threads import early_threads
+
+early_threads()  # before numpy and torch start their thread pools
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from demo_data import (  # noqa: E402
+    BENCH_BACKGROUNDS,
+    GALLERY,
+    QUICKDRAW,
+    STAMPS,
+    TRAIN_BACKGROUNDS,
+    load_backgrounds,
+    load_stamp,
+)
+
+from benchmarks._report import machine_line  # noqa: E402
+from zse_gui.data.splits import canonical_class  # noqa: E402
+from zse_gui.engine.explain import MASK_FILL, correspondences, patch_ink, strip_ret, top_pairs  # noqa: E402
+from zse_gui.engine.preprocess import normalize, prepare_photo  # noqa: E402
+from zse_gui.eval.explain_metrics import (  # noqa: E402
+    background_share,
+    deletion_summary,
+    pck,
+    random_pck,
+    sink_share,
+)
+from zse_gui.model import create_model  # noqa: E402
+from zse_gui.model.config import ZseConfig  # noqa: E402
+from zse_gui.model.lite import ZSE_LITE_UNSEEN  # noqa: E402
+from zse_gui.model.network import ZseSbir  # noqa: E402
+from zse_gui.train.composite import composite  # noqa: E402
+from zse_gui.train.geometry import (  # noqa: E402
+    edge_sketch,
+    make_transform,
+    patch_centres_px,
+    patch_targets,
+    random_transform,
+    warp_sketch,
+)
+
+DOC = ROOT / "docs" / "explanations.md"
+THRESHOLDS = (0.05, 0.1)
+TOP_N = 15  # lines the app draws by default (CorrespondenceSettings.top_k)
+MASK_STEPS = tuple(range(0, 41, 4))  # photo patches masked, cumulative
+FG_MIN = 0.25  # a photo patch is foreground when at least this share of its pixels is
+
+
+def unseen_photos(limit: int | None = None) -> list[dict[str, str]]:
+    """Manifest entries of the gallery photos of the unseen classes, sorted by file name."""
+    files = json.loads((GALLERY / "manifest.json").read_text())["files"]
+    unseen = {canonical_class(c) for c in ZSE_LITE_UNSEEN}
+    rows = sorted(
+        (f for f in files if f.get("quickdraw") and canonical_class(f["quickdraw"]) in unseen),
+        key=lambda f: f["file"],
+    )
+    return rows if limit is None else rows[:limit]
+
+
+def build_photo(
+    entry: dict[str, str], bgs: list[np.ndarray], seed: int, cfg: ZseConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """(model-input photo [S, S, 3] uint8, foreground mask [S, S] bool) of one composite."""
+    rng = np.random.default_rng([seed, *entry["file"].encode()])
+    bg = bgs[int(rng.integers(0, len(bgs)))]
+    rgb, mask = composite(load_stamp(entry["source"]), bg, rng)
+    display = prepare_photo(rgb, cfg).display
+    s = cfg.img_size
+    m = cv2.resize(mask.astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST).astype(bool)
+    return display, m
+
+
+@torch.no_grad()
+def pair_outputs(model: ZseSbir, sketch: np.ndarray, photo: np.ndarray) -> dict[str, Any]:
+    cfg = model.cfg
+    sk = torch.from_numpy(normalize(sketch, cfg))[None]
+    ph = torch.from_numpy(normalize(photo, cfg))[None]
+    out = model.forward_pair(sk, ph, return_attn=True)
+    assert out.cross.sketch_attn is not None and out.cross.photo_attn is not None
+    assert out.photo_tokens.ret_attn is not None
+    return {
+        "sk_attn": strip_ret(out.cross.sketch_attn[0].numpy()),  # [h, P, P]
+        "ph_attn": strip_ret(out.cross.photo_attn[0].numpy()),
+        "ret_attn_photo": out.photo_tokens.ret_attn[0].numpy().mean(0),  # [P]
+        "sk_tokens": out.sketch_tokens.tokens,
+        "score": float(out.relation.score[0, 0]),
+    }
+
+
+@torch.no_grad()
+def deletion_curves(
+    model: ZseSbir, sk_tokens: torch.Tensor, photo: np.ndarray, orders: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Relation score after masking the first k photo patches of each order, k in MASK_STEPS."""
+    cfg = model.cfg
+    g, ps = cfg.grid_size, cfg.patch_size
+    imgs, keys = [photo], []
+    for name, order in orders.items():
+        for k in MASK_STEPS[1:]:
+            img = photo.copy()
+            for cell in order[:k]:
+                r, c = divmod(int(cell), g)
+                img[r * ps : (r + 1) * ps, c * ps : (c + 1) * ps] = MASK_FILL
+            imgs.append(img)
+            keys.append(name)
+    x = torch.from_numpy(np.stack([normalize(i, cfg) for i in imgs]))
+    scores = []
+    for s in range(0, len(x), 16):
+        ph = model.forward_tokens(x[s : s + 16]).tokens
+        sk = sk_tokens.expand(len(ph), -1, -1)
+        cross = model.forward_cross(sk, ph)
+        scores.append(model.forward_relation(cross.sketch, cross.photo).score[:, 0])
+    sc = torch.cat(scores).numpy()
+    out = {}
+    n = len(MASK_STEPS) - 1
+    for j, name in enumerate(orders):
+        out[name] = np.concatenate([[sc[0]], sc[1 + j * n : 1 + (j + 1) * n]])
+    return out
+
+
+def correspondence_benchmark(
+    model: ZseSbir, entries: list[dict[str, str]], bgs: list[np.ndarray], seed: int, faith_pairs: int
+) -> dict[str, Any]:
+    cfg = model.cfg
+    g, ps, s = cfg.grid_size, cfg.patch_size, cfg.img_size
+    centres = patch_centres_px(g, ps)
+    heads = cfg.ca_heads
+    keys = ["mean", *(f"head{h}" for h in range(heads))]
+    pred: dict[str, dict[str, list[np.ndarray]]] = {k: {"all": [], "top": []} for k in keys}
+    true_all: list[np.ndarray] = []
+    true_top: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    by_kind: dict[str, dict[str, list[np.ndarray]]] = {
+        kind: {"pred": [], "true": []} for kind in ("identity", "transformed")
+    }
+    sinks, bg_shares, bg_true, n_ink = [], [], [], []
+    curves: dict[str, list[np.ndarray]] = {"explanation": [], "random": [], "ret_attention": []}
+    rng_order = np.random.default_rng(seed + 1)
+    n_pairs = 0
+    for idx, entry in enumerate(entries):
+        photo, mask = build_photo(entry, bgs, seed, cfg)
+        fg = mask.reshape(g, ps, g, ps).mean(axis=(1, 3)).reshape(-1) >= FG_MIN  # [P]
+        for kind in ("identity", "transformed"):
+            rng = np.random.default_rng([seed, idx, 0 if kind == "identity" else 1])
+            t = make_transform(s) if kind == "identity" else random_transform(s, rng)
+            sketch = warp_sketch(edge_sketch(photo, rng), t)
+            ink = patch_ink(sketch, g, ps)
+            targets = patch_targets(t, ink, g, ps)
+            valid = np.isfinite(targets).all(1)
+            if valid.sum() < 5:
+                continue
+            n_pairs += 1
+            o = pair_outputs(model, sketch, photo)
+            sk_attn, ph_attn = o["sk_attn"], o["ph_attn"]
+            maps = {"mean": (sk_attn.mean(0), ph_attn.mean(0))}
+            maps.update({f"head{h}": (sk_attn[h], ph_attn[h]) for h in range(heads)})
+            true_all.append(targets[valid])
+            for name, (sm, pm) in maps.items():
+                corr = correspondences(sm, pm, ink & valid, None)
+                s2p = corr.sketch_to_photo
+                pred[name]["all"].append(centres[s2p[valid]])
+                top = top_pairs(corr, TOP_N)
+                top = top[(ink & valid)[top]]
+                pred[name]["top"].append(centres[s2p[top]])
+                true_top[name].append(targets[top])
+                if name == "mean":
+                    by_kind[kind]["pred"].append(centres[s2p[valid]])
+                    by_kind[kind]["true"].append(targets[valid])
+                    ink_matches = s2p[ink]
+                    sinks.append(sink_share(ink_matches, 5))
+                    bg_shares.append(background_share(ink_matches, fg))
+                    true_cells = np.clip(targets[valid] // ps, 0, g - 1).astype(np.int64) @ np.array(
+                        [1, g]
+                    )  # (x, y) -> row-major id
+                    bg_true.append(background_share(true_cells, fg))
+                    n_ink.append(int(ink.sum()))
+            if kind == "identity" and len(curves["random"]) < faith_pairs:
+                sm = sk_attn.mean(0)
+                mass = sm[ink].sum(0)  # attention the ink patches put on each photo patch
+                orders = {
+                    "explanation": np.lexsort((np.arange(len(mass)), -mass)),
+                    "random": rng_order.permutation(len(mass)),
+                    "ret_attention": np.lexsort((np.arange(len(mass)), -o["ret_attn_photo"])),
+                }
+                for name, c in deletion_curves(model, o["sk_tokens"], photo, orders).items():
+                    curves[name].append(c)
+    ta = np.concatenate(true_all)
+    res: dict[str, Any] = {"pairs": n_pairs, "photos": len(entries), "ink_matches": int(len(ta))}
+    acc: dict[str, Any] = {}
+    for name in keys:
+        pa = np.concatenate(pred[name]["all"])
+        pt, tt = np.concatenate(pred[name]["top"]), np.concatenate(true_top[name])
+        err = np.linalg.norm(pa - ta, axis=1) / s
+        acc[name] = {
+            "all": pck(pa, ta, THRESHOLDS, s),
+            "top": pck(pt, tt, THRESHOLDS, s),
+            "median_error": float(np.median(err)),
+        }
+    res["pck"] = acc
+    res["pck_random"] = {
+        "all": random_pck(ta, centres, THRESHOLDS, s),
+        "top": random_pck(np.concatenate(true_top["mean"]), centres, THRESHOLDS, s),
+    }
+    res["pck_mean_by_kind"] = {
+        kind: pck(np.concatenate(v["pred"]), np.concatenate(v["true"]), THRESHOLDS, s)
+        for kind, v in by_kind.items()
+    }
+    res["sinks"] = {
+        "top5_share": float(np.mean(sinks)),
+        "background_share": float(np.mean(bg_shares)),
+        "background_share_true": float(np.mean(bg_true)),
+        "ink_patches_mean": float(np.mean(n_ink)),
+    }
+    res["deletion"] = {
+        "pairs": len(curves["random"]),
+        "mask_steps": list(MASK_STEPS),
+        **deletion_summary({k: np.stack(v) for k, v in curves.items()}),
+        "mean_curves": {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in curves.items()},
+    }
+    return res
+
+
+@torch.no_grad()
+def retrieval_benchmark(model: ZseSbir, bgs: list[np.ndarray], seed: int) -> dict[str, Any] | None:
+    """mAP@all of Ret and two-stage search: unseen doodles against their classes' composited photos."""
+    if not QUICKDRAW.is_dir():
+        return None
+    from demo_data import load_all, split_data
+    from eval_demo import _cos, batched, chance, images, rerank_scores, rn_scores, summarize
+
+    cfg = model.cfg
+    unseen = split_data(load_all())["unseen"]  # the doodles, read as scripts/eval_demo.py does
+    names = [canonical_class(c) for c in unseen.classes]
+    entries = [e for e in unseen_photos() if canonical_class(e["quickdraw"]) in names]
+    photos = np.stack([normalize(build_photo(e, bgs, seed + 7, cfg)[0], cfg) for e in entries])
+    gl = np.array([names.index(canonical_class(e["quickdraw"])) for e in entries])
+    ql_a = unseen.sketch_labels()
+    sk = images(unseen, "sketch", cfg)
+    tok = lambda x: model.forward_tokens(x).tokens  # noqa: E731
+    sk_tok = batched(tok, sk)
+    ph_tok = batched(tok, torch.from_numpy(photos))
+    ret = _cos(sk_tok[:, 0], ph_tok[:, 0])
+
+    def logits_of(pairs: np.ndarray) -> np.ndarray:
+        return rn_scores(model, sk_tok, ph_tok, pairs)
+
+    rows = {"chance": chance(ql_a, gl), "Ret": summarize(ret, ql_a, gl)}
+    for depth in (10, 50):
+        rows[f"Ret + RN top-{depth}"] = summarize(
+            rerank_scores(ret, logits_of, min(depth, len(gl))), ql_a, gl
+        )
+    return {"classes": len(set(gl.tolist())), "queries": len(ql_a), "photos": len(entries), "rows": rows}
+
+
+def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
+    c = res["correspondence"]
+    lines = [
+        f"### {label}",
+        "",
+        f"Weights `{weights}` (sha256 `{res['sha256'][:16]}...`); {c['photos']} held-out full-frame photos, "
+        f"{c['pairs']} sketch-photo pairs (identity + one random transform each), {c['ink_matches']} ink "
+        f"matches with a known partner; seed {res['seed']}; {res['wall_s']:.0f} s on {res['machine']}.",
+        "",
+        "| matches | PCK@0.05 | PCK@0.1 | median error (of 224 px) |",
+        "|---|---|---|---|",
+    ]
+    for name, v in c["pck"].items():
+        lines.append(
+            f"| {name}, all ink | {v['all'][0.05]:.3f} | {v['all'][0.1]:.3f} | {v['median_error']:.3f} |"
+        )
+        lines.append(f"| {name}, top-{TOP_N} | {v['top'][0.05]:.3f} | {v['top'][0.1]:.3f} | |")
+    r = c["pck_random"]
+    lines.append(f"| random patch, all ink | {r['all'][0.05]:.3f} | {r['all'][0.1]:.3f} | |")
+    lines.append(f"| random patch, top-{TOP_N} | {r['top'][0.05]:.3f} | {r['top'][0.1]:.3f} | |")
+    k = c["pck_mean_by_kind"]
+    lines += [
+        "",
+        f"Head mean, all ink, by pair kind: identity PCK@0.1 {k['identity'][0.1]:.3f}, "
+        f"transformed {k['transformed'][0.1]:.3f}.",
+        "",
+        f"Sinks (head mean, per pair, mean over pairs): the 5 most-chosen photo patches take "
+        f"**{c['sinks']['top5_share']:.1%}** of ink matches; {c['sinks']['background_share']:.1%} land on "
+        f"background patches, where {c['sinks']['background_share_true']:.1%} of the true partners lie "
+        f"({c['sinks']['ink_patches_mean']:.0f} ink patches per sketch on average).",
+        "",
+        f"Deletion ({c['deletion']['pairs']} identity pairs, masking {MASK_STEPS[1]}..{MASK_STEPS[-1]} "
+        "photo patches):",
+        "",
+        "| order | mean score over the curve | mean drop | drop / random's |",
+        "|---|---|---|---|",
+    ]
+    for name in ("explanation", "random", "ret_attention"):
+        d = c["deletion"][name]
+        lines.append(f"| {name} | {d['auc']:.4f} | {d['drop_area']:.4f} | {d['ratio_vs_random']:.2f} |")
+    ret = res.get("retrieval")
+    if ret:
+        lines += [
+            "",
+            f"Retrieval on full-frame composites ({ret['classes']} unseen classes, {ret['queries']} doodles, "
+            f"{ret['photos']} photos):",
+            "",
+            "| method | mAP@all | Prec@100 | top-1 | top-5 |",
+            "|---|---|---|---|---|",
+        ]
+        for name, m in ret["rows"].items():
+            lines.append(
+                f"| {name} | {m['map_all']:.3f} | {m['prec_100']:.3f} | {m['top1']:.3f} | {m['top5']:.3f} |"
+            )
+    else:
+        lines += [
+            "",
+            "Retrieval on full-frame composites: not run (--no-retrieval, or no Quick, Draw! sample).",
+        ]
+    return "\n".join(lines)
+
+
+def write_doc(label: str, body: str) -> None:
+    text = DOC.read_text() if DOC.exists() else "# Explanation quality\n"
+    start, end = f"<!-- {label}:start -->", f"<!-- {label}:end -->"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    DOC.write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default="default", help="zse_lite weight file (default: the bundled one)")
+    ap.add_argument("--label", default="current", help="section / file name of the results")
+    ap.add_argument("--photos", type=int, default=30, help="held-out photos (2 pairs each)")
+    ap.add_argument("--faith-pairs", type=int, default=20, help="pairs with deletion curves")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--no-retrieval", action="store_true")
+    ap.add_argument("--write-doc", action="store_true", help="write the section of docs/explanations.md")
+    args = ap.parse_args(argv)
+    if not STAMPS.is_dir():
+        raise SystemExit(f"{STAMPS} not found: apt-get install tuxpaint-stamps-default")
+    if set(BENCH_BACKGROUNDS) & set(TRAIN_BACKGROUNDS):
+        raise SystemExit("benchmark and training backgrounds overlap")
+    torch.set_grad_enabled(False)
+    t0 = time.perf_counter()
+    model = create_model("zse_lite", weights=args.weights).eval()
+    bgs = load_backgrounds(BENCH_BACKGROUNDS)
+    entries = unseen_photos(args.photos)
+    res: dict[str, Any] = {
+        "weights": str(args.weights),
+        "sha256": model.weights_info.sha256 if model.weights_info else "",
+        "seed": args.seed,
+        "correspondence": correspondence_benchmark(model, entries, bgs, args.seed, args.faith_pairs),
+    }
+    print(json.dumps(res["correspondence"]["pck"]["mean"], default=float), flush=True)
+    res["retrieval"] = None if args.no_retrieval else retrieval_benchmark(model, bgs, args.seed)
+    res["wall_s"] = round(time.perf_counter() - t0, 1)
+    res["machine"] = machine_line()
+    out = ROOT / "docs" / f"explanations_{args.label}.json"
+    out.write_text(json.dumps(res, indent=1, default=float) + "\n")
+    body = markdown(args.label, str(args.weights), res)
+    print(body)
+    if args.write_doc:
+        write_doc(args.label, body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
