@@ -86,6 +86,8 @@ class FakeEngine:
         cancel: Callable[[], bool] | None = None,
         follow_symlinks: bool = False,
         if_busy: str = "use_last",
+        ann: str | None = None,
+        tokens: str | None = None,
     ) -> GalleryIndex:
         self._wait(cancel)
         n = len(LABELS)

@@ -56,6 +56,8 @@ class SearchEngine(Protocol):
         cancel: Callable[[], bool] | None = None,
         follow_symlinks: bool = False,
         if_busy: str = "use_last",
+        ann: str | None = None,
+        tokens: str | None = None,
     ) -> GalleryIndex: ...
 
     def search_stages(
