@@ -164,7 +164,7 @@ def _run(argv: Sequence[str] | None) -> int:
         "weights_sha256": engine.weights_info.sha256,
         "gallery": json_safe(str(gallery.root)),
     }
-    fig = replay_figure(rep, title=f"Replay of {Path(sketch.source).name}: {rep.target}")
+    fig = replay_figure(rep)
     for fmt in ("png", "svg", "pdf"):
         save_figure(fig, out / f"replay_curve.{fmt}")
     (out / "replay_curve.json").write_text(
