@@ -75,3 +75,31 @@ def test_replay_refuses_images_bad_targets_and_files_as_out(
         replay.main([str(ndjson), "--out", str(tmp_path / "o"), *base])  # a target is required
     capsys.readouterr()
     assert isinstance(quickdraw_sketch(read_quickdraw_ndjson(ndjson)[0]), StrokeSketch)
+
+
+def test_explain_strokes_writes_one_sidecar_entry_per_input_stroke(
+    gallery: Path, ndjson: Path, sketch_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zse_gui.cli import explain
+    from zse_gui.engine.strokes import attribute_strokes
+    from zse_gui.viz import read_sidecar
+
+    out = tmp_path / "out"
+    args = [str(ndjson), "--rank", "2", "--gallery", str(gallery), "--out", str(out), "--format", "png"]
+    assert explain.main([*args, "--strokes", "--views", "kernel", *Q, *MODEL]) == 0
+    capsys.readouterr()
+    doc = read_sidecar(out / "drawings__rank2.json")
+    rows = doc["strokes"]["per_stroke"]
+    drawing = quickdraw_sketch(read_quickdraw_ndjson(ndjson)[0])
+    assert [r["stroke"] for r in rows] == list(range(len(drawing.strokes)))
+    assert (out / "drawings__rank2_strokes.png").is_file()
+    # The numbers are the engine's: recompute the attribution of the same result directly.
+    eng = Engine(create_model("zse_test", seed=0), device="cpu", precision="fp32")
+    index = eng.index_gallery(gallery, cache_root=tmp_path / "c3")
+    res = eng.search(drawing, index, top_k=10)
+    attr = attribute_strokes(eng, drawing, index, res.items[1].index)
+    for r, c in zip(rows, attr.contribution, strict=True):
+        assert r["contribution_logit"] == pytest.approx(float(c), abs=1e-4)
+    # A raster sketch has no strokes to attribute: a typed error, exit code 4.
+    bad = [str(sketch_png), "--rank", "1", "--gallery", str(gallery), "--out", str(out), "--strokes"]
+    assert explain.main([*bad, *Q, *MODEL]) == EXIT_SKETCH

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zse_gui.cli import explain, index, search
+from zse_gui.cli import explain, index, replay, search
 from zse_gui.paths import repo_path
 
 README = repo_path("README.md")
@@ -18,6 +18,7 @@ PARSERS = {
     "zse-index": index.build_parser,
     "zse-search": search.build_parser,
     "zse-explain": explain.build_parser,
+    "zse-replay": replay.build_parser,
 }
 
 

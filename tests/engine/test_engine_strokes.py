@@ -129,3 +129,15 @@ def test_replay_targets_refuse_what_is_not_there(
     assert target_class(gallery, "OWL").indices == tuple(
         i for i, lab in enumerate(gallery.labels) if lab == "owl"
     )
+
+
+def test_attribution_of_any_photo_matches_the_gallery_item(
+    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, sketch: StrokeSketch
+) -> None:
+    gallery = engine.index_gallery(make_gallery(), cache_root)
+    by_index = attribute_strokes(engine, sketch, gallery, 2)
+    by_photo = attribute_strokes(engine, sketch, None, None, photo=gallery.paths[2])
+    assert by_photo.target_index == -1 and by_photo.target_path == gallery.paths[2]
+    # The gallery keeps fp16 tokens; the photo is encoded afresh in fp32: equal up to that rounding.
+    np.testing.assert_allclose(by_photo.removed_logit, by_index.removed_logit, atol=2e-2)
+    np.testing.assert_allclose(by_photo.alone_logit, by_index.alone_logit, atol=2e-2)

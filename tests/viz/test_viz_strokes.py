@@ -97,3 +97,17 @@ def test_replay_views() -> None:
     frame = render_replay_frame(sk, 2, rep, [np.zeros((20, 30, 3), np.uint8)] * 2)
     # The target (index 4) is first after stroke 2: its tile gets the green frame.
     assert (frame == np.array([0, 158, 115], np.uint8)).all(axis=2).any()
+
+
+def test_occlusion_view_colours_only_where_the_score_dropped() -> None:
+    from zse_gui.stroke_results import OcclusionMap
+    from zse_gui.viz.strokes import render_occlusion
+
+    drop = np.zeros((4, 4), np.float32)
+    drop[0, 0] = 0.5
+    photo = np.full((32, 32, 3), 128, np.uint8)
+    occ = OcclusionMap(4, 1, drop, 0.9, np.linspace(0.9, 0.1, 11, dtype=np.float32), 0.5, photo)
+    img = render_occlusion(occ, size=64)
+    assert img.shape[1] == 64 and img.dtype == np.uint8
+    hot, cold = img[8, 8].astype(int), img[56, 56].astype(int)
+    assert np.abs(hot - 128).sum() > np.abs(cold - 128).sum() + 60

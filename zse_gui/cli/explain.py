@@ -24,7 +24,7 @@ from zse_gui.cli.common import (
 )
 from zse_gui.cli.text import json_safe
 from zse_gui.data.imageio import read_image_rgb
-from zse_gui.errors import ConfigError, InputFileError, UsageError
+from zse_gui.errors import ConfigError, InputFileError, InvalidSketchError, UsageError
 from zse_gui.results import RetrievalResult
 from zse_gui.viz import (
     FORMATS,
@@ -36,6 +36,9 @@ from zse_gui.viz import (
     export_explanation,
     write_pdf_report,
 )
+from zse_gui.viz.export import save_png
+from zse_gui.viz.sidecar import read_sidecar, write_sidecar
+from zse_gui.viz.strokes import render_stroke_attribution, stroke_table
 
 if TYPE_CHECKING:
     from zse_gui.engine.engine import Engine, SketchQuery
@@ -127,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", type=int, default=0, metavar="K", help="also write a PDF report of the top K results"
     )
     p.add_argument("--faithfulness", type=int, default=0, metavar="N", help="mask-test the N strongest pairs")
+    p.add_argument(
+        "--strokes",
+        action="store_true",
+        help="stroke attribution: per-stroke numbers in the sidecar and a <stem>_strokes.png figure "
+        "(stroke .json / .ndjson sketches only)",
+    )
     c = p.add_argument_group("correspondences")
     c.add_argument(
         "--pairs", type=int, default=15, help="draw the top N pairs, 0 = all that pass (default: 15)"
@@ -276,6 +285,47 @@ def _write_report(
     print(side)
 
 
+def _write_strokes(
+    args: argparse.Namespace,
+    engine: Engine,
+    sketch: SketchInput,
+    gallery: GalleryIndex | None,
+    result: RetrievalResult | None,
+    sidecar: Path,
+    stem: str,
+) -> None:
+    """Stroke attribution of the explained result: a figure, and one sidecar entry per input stroke."""
+    from zse_gui.engine.strokes import attribute_strokes
+
+    assert sketch.strokes is not None
+    if args.rank is not None:
+        assert gallery is not None and result is not None
+        compared = [it.index for it in result.items if it.rn_logit is not None][:10]
+        target = result.items[args.rank - 1].index
+        attr = attribute_strokes(engine, sketch.strokes, gallery, target, compared)
+    else:
+        attr = attribute_strokes(engine, sketch.strokes, None, None, photo=str(args.photo))
+    image, _ = render_stroke_attribution(sketch.strokes, attr.contribution)
+    png = save_png(args.out / f"{stem}_strokes.png", image)
+    doc = read_sidecar(sidecar)
+    doc["strokes"] = {
+        "what": "relation logit of this sketch-photo pair with each stroke removed / alone; "
+        "contribution_logit = whole-sketch logit minus the logit without the stroke",
+        "base_logit": round(attr.base_logit, 6),
+        "base_score": round(attr.base_score, 6),
+        "ranked_among": None if args.rank is None else [json_safe(gallery.paths[i]) for i in attr.compared],  # type: ignore[union-attr]
+        "per_stroke": stroke_table(attr, sketch.strokes),
+        "figure": json_safe(png.name),
+    }
+    if args.rank is None:
+        for row in doc["strokes"]["per_stroke"]:
+            row["removed_rank"] = row["alone_rank"] = None  # one photo: nothing to rank among
+    doc.pop("schema", None)
+    doc.pop("version", None)
+    write_sidecar(sidecar, doc)
+    print(f"{png}  (stroke attribution, {len(sketch.strokes.strokes)} strokes)")
+
+
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -285,6 +335,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except ConfigError as e:  # a bad palette or threshold is a usage error, not a model error
         raise UsageError(str(e)) from None
     sketch = load_sketch(args.sketch, args.drawing, args.label)  # inputs first: fail before the model loads
+    if args.strokes and sketch.strokes is None:
+        raise InvalidSketchError(
+            f"--strokes needs a drawing with strokes (.json or .ndjson), not {args.sketch}"
+        )
     if args.rank is not None or args.report:
         check_gallery_folder(args.gallery)
     engine = build_engine(args)
@@ -298,7 +352,9 @@ def _run(argv: Sequence[str] | None) -> int:
     gallery = result = None
     if args.rank is not None or args.report:
         gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet, args.follow_symlinks)
-        result = engine.search(query, gallery, top_k=max(args.rank or 1, args.report))
+        result = engine.search(
+            query, gallery, top_k=max(args.rank or 1, args.report, 10 if args.strokes else 1)
+        )
     if args.rank is not None:
         assert gallery is not None and result is not None
         if args.rank > len(result.items):
@@ -317,6 +373,8 @@ def _run(argv: Sequence[str] | None) -> int:
     for f in written.files:
         print(f)
     print(f"{written.sidecar}  ({written.pairs} pairs, relation {expl.relation_score:.3f})")
+    if args.strokes:
+        _write_strokes(args, engine, sketch, gallery, result, written.sidecar, stem)
     if args.report:
         assert gallery is not None and result is not None
         _write_report(args, engine, sketch, query, gallery, result, options)

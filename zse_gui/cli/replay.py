@@ -6,7 +6,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,12 +25,14 @@ from zse_gui.cli.common import (
 )
 from zse_gui.cli.text import json_safe
 from zse_gui.data.imageio import read_image_rgb
-from zse_gui.engine.replay import ReplayTarget, replay_sketch, target_class, target_photo, target_rank
 from zse_gui.errors import ImageReadError, InvalidSketchError, UsageError
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import Replay
 from zse_gui.viz.export import save_figure
 from zse_gui.viz.strokes import render_replay_frame, replay_figure, save_gif
+
+if TYPE_CHECKING:
+    from zse_gui.engine.replay import ReplayTarget
 
 __all__ = ["build_parser", "main", "replay_to_json"]
 
@@ -129,6 +131,9 @@ def _run(argv: Sequence[str] | None) -> int:
         raise InvalidSketchError(f"{args.sketch} is an image: a replay needs strokes (.json or .ndjson)")
     strokes = sketch.strokes
     check_gallery_folder(args.gallery)
+    # torch loads only now, after every input has been checked (a bad sketch fails at once)
+    from zse_gui.engine.replay import replay_sketch, target_class, target_photo, target_rank
+
     engine = build_engine(args)
     gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet, args.follow_symlinks)
     target: ReplayTarget
@@ -159,7 +164,7 @@ def _run(argv: Sequence[str] | None) -> int:
         "weights_sha256": engine.weights_info.sha256,
         "gallery": json_safe(str(gallery.root)),
     }
-    fig = replay_figure(rep, title=f"Replay of {Path(sketch.source).name}: {rep.target}")
+    fig = replay_figure(rep)
     for fmt in ("png", "svg", "pdf"):
         save_figure(fig, out / f"replay_curve.{fmt}")
     (out / "replay_curve.json").write_text(

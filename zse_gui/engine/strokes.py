@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from torch import Tensor
 
 from zse_gui.engine.engine import Engine
 from zse_gui.engine.gallery import GalleryIndex
-from zse_gui.engine.preprocess import prepare_sketch
+from zse_gui.engine.preprocess import prepare_photo, prepare_sketch
 from zse_gui.errors import CancelledError, GalleryError, InvalidSketchError
 from zse_gui.model.layers import CrossProjections
 from zse_gui.results import PreparedImage
@@ -170,11 +171,12 @@ def rank_of(logits: np.ndarray, indices: Sequence[int], target_col: int) -> np.n
 def attribute_strokes(
     engine: Engine,
     sketch: StrokeSketch,
-    gallery: GalleryIndex,
-    index: int,
+    gallery: GalleryIndex | None,
+    index: int | None,
     compared: Sequence[int] = (),
     cancel: Cancel | None = None,
     progress: Progress | None = None,
+    photo: np.ndarray | str | Path | None = None,
 ) -> StrokeAttribution:
     """Relation logit (and rank among ``compared``) of gallery item ``index`` with each stroke of
     ``sketch`` removed and with each stroke alone.
@@ -185,6 +187,9 @@ def attribute_strokes(
         gallery, index: the result to explain.
         compared: gallery indices to rank among (the current results); the target is added if
             missing. Each compared item costs one more CA + RN forward per variant.
+        photo: instead of ``gallery`` and ``index``, any photo (array or path), encoded here at
+            the engine's precision; the ranks are then all 0 (nothing to rank among) and
+            ``target_index`` is -1.
         cancel: polled between batches; raises ``CancelledError``.
         progress: ``progress(done, total)`` over the work units (sketch encodes + photo passes).
 
@@ -194,15 +199,20 @@ def attribute_strokes(
     """
     if not isinstance(sketch, StrokeSketch):
         raise InvalidSketchError("stroke attribution needs strokes (a StrokeSketch), not a raster image")
-    if not 0 <= int(index) < len(gallery):
-        raise GalleryError(f"gallery index {index} is out of range for a gallery of {len(gallery)} items")
+    if photo is None and (gallery is None or index is None or not 0 <= int(index) < len(gallery)):
+        size = "no gallery" if gallery is None else f"a gallery of {len(gallery)} items"
+        raise GalleryError(f"gallery index {index} is out of range for {size}")
     full = prepare_sketch(sketch, engine.config)  # raises InvalidSketchError for a blank sketch
     removed, alone = stroke_variants(sketch)
     n = len(sketch.strokes)
     variants = [_prepare(engine, s) for s in (*removed, *alone)]
     live = [k for k, p in enumerate(variants) if p is not None]
     prepared = [full] + [variants[k] for k in live]
-    cmp_idx = list(dict.fromkeys([int(index), *(int(i) for i in compared)]))  # target first
+    if photo is None:
+        assert gallery is not None and index is not None
+        cmp_idx = list(dict.fromkeys([int(index), *(int(i) for i in compared)]))  # target first
+    else:
+        cmp_idx = [-1]
     total = len(prepared) + len(cmp_idx)
 
     def enc_progress(done: int, _: int) -> None:
@@ -214,7 +224,14 @@ def attribute_strokes(
             progress(len(prepared) + done, total)
 
     with torch.inference_mode():
-        ph_tokens, ph_proj = photo_side(engine, gallery, cmp_idx)
+        if photo is None:
+            assert gallery is not None
+            ph_tokens, ph_proj = photo_side(engine, gallery, cmp_idx)
+        else:
+            ph = prepare_photo(photo, engine.config)
+            x = torch.from_numpy(ph.tensor[None]).to(engine.device, engine.dtype)
+            ph_tokens = engine.model.forward_tokens(x).tokens  # [1, T, C]
+            ph_proj = engine.model.project_photo(ph_tokens)
         sk_tokens, sk_proj = encode_prepared(engine, prepared, cancel, enc_progress)  # type: ignore[arg-type]
         logits = pair_logits(engine, sk_tokens, sk_proj, ph_tokens, ph_proj, cancel, rn_progress)  # [V, K]
     ranks = rank_of(logits, cmp_idx, 0)
@@ -223,8 +240,10 @@ def attribute_strokes(
     all_logit[live] = logits[1:, 0]
     all_rank[live] = ranks[1:]
     return StrokeAttribution(
-        target_index=int(index),
-        target_path=gallery.paths[int(index)],
+        target_index=cmp_idx[0],
+        target_path=gallery.paths[cmp_idx[0]]
+        if photo is None and gallery is not None
+        else str(photo if isinstance(photo, (str, Path)) else "<array>"),
         base_logit=float(logits[0, 0]),
         base_rank=int(ranks[0]),
         compared=tuple(cmp_idx),

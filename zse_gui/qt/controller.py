@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, QTimer
 
 from zse_gui.errors import ZseError
 from zse_gui.qt.controller_files import FilesMixin
+from zse_gui.qt.controller_strokes import StrokesController
 from zse_gui.qt.debounce import AdaptiveDelay
 from zse_gui.qt.jobs import SearchParams, explain_job, index_job, load_model_job, search_job
 from zse_gui.qt.protocols import MainView
@@ -159,6 +160,7 @@ class Controller(FilesMixin, QObject):
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self._on_timer_timeout)
+        self.strokes = StrokesController(self)
         self._connect()
         view.set_settings(settings)
 
@@ -177,6 +179,7 @@ class Controller(FilesMixin, QObject):
         v.attention_options_changed.connect(self._on_view_attention_options_changed)
         v.synthesis_options_changed.connect(self._on_view_synthesis_options_changed)
         v.synthesis_cell_pointed.connect(self._on_view_synthesis_cell_pointed)
+        v.strokes_requested.connect(self._on_view_strokes_requested)
         v.gallery_open_requested.connect(self._on_view_gallery_open_requested)
         v.cancel_requested.connect(self._on_view_cancel_requested)
         v.sketch_open_requested.connect(self._on_view_sketch_open_requested)
@@ -200,6 +203,7 @@ class Controller(FilesMixin, QObject):
         # searches and explanations in flight belong to the model being replaced
         self.worker.cancel("search")
         self.worker.cancel("explain")
+        self.worker.cancel("strokes")
         self.view.set_status(f"Loading {name} {weights or '(random init)'}…")
         self.view.set_model_label(f"{name}: loading…")
         self.worker.submit(load_model_job(name, weights or None, self.settings.device))
@@ -247,7 +251,7 @@ class Controller(FilesMixin, QObject):
             return
         self._shut_down = True
         self.timer.stop()
-        for lane in ("index", "search", "explain", "export"):
+        for lane in ("index", "search", "explain", "strokes", "export"):
             self.worker.cancel(lane)
         self.worker.stop()
         if self.persist:
@@ -278,6 +282,7 @@ class Controller(FilesMixin, QObject):
         self.timer.stop()
         self.worker.cancel("search")
         self.worker.cancel("explain")
+        self.worker.cancel("strokes")
         self._clear_results()
         self.view.set_results_message(EMPTY_CANVAS)
         self.view.set_latency("")
@@ -297,6 +302,7 @@ class Controller(FilesMixin, QObject):
             self.view.clear_explanation()  # an "Explaining…" header of a withdrawn request
         if self.state.asked.get("explain") != st.revision:
             self.worker.cancel("explain")
+        self.strokes.sketch_changed()
 
     def _on_view_sketch_edited(self) -> None:
         if self.persist:
@@ -334,6 +340,7 @@ class Controller(FilesMixin, QObject):
             "index": self._on_index_result,
             "search": self._on_search_result,
             "explain": self._on_explain_result,
+            "strokes": self.strokes.on_result,
             "export": self._on_export_result,
         }.get(res.lane)
         if handler is not None:
@@ -482,6 +489,10 @@ class Controller(FilesMixin, QObject):
             )
         self.state.asked["explain"] = st.revision
         self.worker.submit(explain_job(query, item, self.settings.faithfulness_top, st.revision))
+        self.strokes.request(item)
+
+    def _on_view_strokes_requested(self) -> None:
+        self.strokes.request()
 
     def _on_explain_result(self, res: JobResult) -> None:
         st = self.state
@@ -603,6 +614,7 @@ class Controller(FilesMixin, QObject):
     def _clear_results(self) -> None:
         self.state.shown = None
         self.state.explained = None
+        self.strokes.asked = None
         self.view.set_results(None, None)
         self.view.clear_explanation()
         self.view.set_actions_enabled(False)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from zse_gui.qt.image_pane import ImagePane
+from zse_gui.qt.strokes_tab import StrokesTab
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.layout import PanelLayout, hit_test
 
@@ -284,7 +285,7 @@ STALE_NOTE = "<span style='color:#b3261e'><b>Previous sketch</b> (updating…)</
 
 
 class ExplanationPanel(QWidget):
-    """A header line and the four explanation tabs."""
+    """A header line and the explanation tabs (the four patch views and the Strokes tab)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -303,10 +304,12 @@ class ExplanationPanel(QWidget):
         self.attention = AttentionTab(self)
         self.synthesis = SynthesisTab(self)
         self.kernel = KernelTab(self)
+        self.strokes = StrokesTab(self)
         self.tabs.addTab(self.correspondences, "Correspondences")
         self.tabs.addTab(self.attention, "[Ret] attention")
         self.tabs.addTab(self.synthesis, "Synthesis")
         self.tabs.addTab(self.kernel, "Relation kernel")
+        self.tabs.addTab(self.strokes, "Strokes")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.header)
@@ -331,3 +334,4 @@ class ExplanationPanel(QWidget):
         self.set_header(placeholder)
         for tab in (self.correspondences, self.attention, self.synthesis, self.kernel):
             tab.clear(placeholder)
+        self.strokes.clear()

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from zse_gui.errors import GalleryError, WeightsError
 from zse_gui.qt.protocols import Query, SearchEngine
-from zse_gui.qt.state import ExplainPayload, GalleryInfo, ModelInfo, Revision, Stamped
+from zse_gui.qt.state import ExplainPayload, GalleryInfo, ModelInfo, Revision, Stamped, StrokesPayload
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import RankedItem, RetrievalResult
-from zse_gui.sketch import query_digest
+from zse_gui.sketch import StrokeSketch, query_digest
 
 __all__ = [
     "EngineState",
@@ -29,6 +29,7 @@ __all__ = [
     "need_engine",
     "need_gallery",
     "search_job",
+    "strokes_job",
 ]
 
 log = logging.getLogger(__name__)
@@ -177,3 +178,56 @@ def explain_job(query: Query, item: RankedItem, faithfulness_top: int, revision:
 
     key = (revision, query_digest(query), item.index, faithfulness_top)
     return Job("explain", run, key=key, label=f"explain {item.path}")
+
+
+def strokes_job(
+    sketch: StrokeSketch, item: RankedItem, result: RetrievalResult, params: SearchParams, revision: Revision
+) -> Job:
+    """The Strokes tab for one result: strength, stroke attribution (emitted as ``"partial"``) and the
+    replay of the drawing following that photo (the final payload). Progress is reported throughout.
+
+    The attribution ranks among the result's first 10 re-ranked items; the replay uses the app's
+    search settings, so its last point is the rank the grid shows.
+    """
+
+    def run(state: EngineState, ctx: JobContext) -> StrokesPayload:
+        from zse_gui.engine.replay import ReplayTarget, replay_sketch  # torch: on the worker thread only
+        from zse_gui.engine.strength import result_strength
+        from zse_gui.engine.strokes import attribute_strokes
+
+        engine, gallery = need_engine(state), need_gallery(state)
+        position = next(k for k, it in enumerate(result.items) if it.index == item.index)
+        strength = result_strength(result, position)
+        compared = [it.index for it in result.items if it.rn_logit is not None][:10]
+
+        def attr_progress(done: int, total: int) -> None:  # the first half of the bar
+            ctx.progress(round(50 * done / max(total, 1)), 100)
+
+        attr = attribute_strokes(
+            engine,  # type: ignore[arg-type]
+            sketch,
+            gallery,
+            item.index,
+            compared,
+            cancel=ctx.cancelled,
+            progress=attr_progress,
+        )
+        ctx.emit("partial", StrokesPayload(item, strength, attr, None, revision))
+        ctx.check()
+
+        def replay_progress(done: int, total: int) -> None:  # the second half
+            ctx.progress(50 + round(50 * done / max(total, 1)), 100)
+
+        rep = replay_sketch(
+            engine,  # type: ignore[arg-type]
+            sketch,
+            gallery,
+            ReplayTarget(f"photo:{item.path}", (item.index,)),
+            rerank_depth=params.rerank_depth,
+            cancel=ctx.cancelled,
+            progress=replay_progress,
+        )
+        return StrokesPayload(item, strength, attr, rep, revision)
+
+    key = (revision, query_digest(sketch), item.index, params)
+    return Job("strokes", run, key=key, label=f"strokes {item.path}")

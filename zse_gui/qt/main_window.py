@@ -35,6 +35,7 @@ from zse_gui.qt.strokes import SketchImage
 from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch
 from zse_gui.viz.layout import PanelLayout
+from zse_gui.viz.strokes import StrokePanel
 
 __all__ = ["MainWindow"]
 
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
     attention_options_changed = Signal(object)
     synthesis_options_changed = Signal(object)
     synthesis_cell_pointed = Signal(str, int)
+    strokes_requested = Signal()  # the Strokes tab was opened: compute it for the selected result
     # files, model, device
     gallery_open_requested = Signal(str)
     cancel_requested = Signal()
@@ -144,7 +146,12 @@ class MainWindow(QMainWindow):
         ex.attention.options_changed.connect(self.attention_options_changed)
         ex.synthesis.options_changed.connect(self.synthesis_options_changed)
         ex.synthesis.cell_pointed.connect(self.synthesis_cell_pointed)
+        ex.tabs.currentChanged.connect(self._on_explanation_tab_changed)
         self.cancel_btn.clicked.connect(self.cancel_requested)
+
+    def _on_explanation_tab_changed(self, index: int) -> None:
+        if self.explanation.tabs.widget(index) is self.explanation.strokes:
+            self.strokes_requested.emit()
 
     def _on_canvas_history_changed(self, can_undo: bool, can_redo: bool) -> None:
         self.actions_.undo.setEnabled(can_undo)
@@ -256,6 +263,28 @@ class MainWindow(QMainWindow):
 
     def set_kernel_view(self, image: np.ndarray, info: str) -> None:
         self.explanation.kernel.set_view(image, None, info)
+
+    # ---- the Strokes tab
+    def strokes_tab_active(self) -> bool:
+        """Whether the Strokes tab is the one on show (its numbers are computed only then)."""
+        return self.explanation.tabs.currentWidget() is self.explanation.strokes
+
+    def set_strokes_attribution(
+        self, image: np.ndarray, sketch: StrokeSketch, panel: StrokePanel, rows: list[str], summary: str
+    ) -> None:
+        self.explanation.strokes.set_attribution(image, sketch, panel, rows, summary)
+
+    def set_strokes_replay(self, image: np.ndarray | None, text: str = "") -> None:
+        self.explanation.strokes.set_replay(image, text)
+
+    def set_strength(self, text: str, tooltip: str) -> None:
+        self.explanation.strokes.set_strength(text, tooltip)
+
+    def set_strokes_progress(self, done: int, total: int, text: str = "") -> None:
+        self.explanation.strokes.set_progress(done, total, text)
+
+    def clear_strokes(self, placeholder: str) -> None:
+        self.explanation.strokes.clear(placeholder)
 
     def set_correspondence_info(self, html: str) -> None:
         self.explanation.correspondences.set_info(html)

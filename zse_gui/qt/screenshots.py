@@ -125,6 +125,17 @@ def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: st
     shots.append(_grab(win, out_dir / "synthesis.png"))
     ex.tabs.setCurrentWidget(ex.kernel)
     shots.append(_grab(win, out_dir / "relation-kernel.png"))
+    ex.tabs.setCurrentWidget(ex.strokes)  # the sync worker measures the strokes right here
+    QApplication.processEvents()
+    st = ex.strokes
+    drawn = parts.controller.state.sketch
+    if st._panel is not None and drawn.strokes:
+        body = max(range(len(drawn.strokes)), key=lambda k: len(drawn.strokes[k].points))
+        px, py = drawn.strokes[body].points[len(drawn.strokes[body].points) // 3]
+        st.attribution.hovered.emit(
+            px * st._panel.scale + st._panel.offset[0], py * st._panel.scale + st._panel.offset[1]
+        )
+    shots.append(_grab(win, out_dir / "strokes.png"))
     parts.controller.shutdown()
     win.close()
     return shots

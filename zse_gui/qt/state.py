@@ -16,10 +16,12 @@ import numpy as np
 from zse_gui.data.splits import canonical_class
 from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.sketch import CANVAS_SIZE, StrokeSketch, query_digest
+from zse_gui.stroke_results import MatchStrength, Replay, StrokeAttribution
 
 __all__ = [
     "AppState",
     "ExplainPayload",
+    "StrokesPayload",
     "GalleryInfo",
     "ModelInfo",
     "Revision",
@@ -121,6 +123,21 @@ class ExplainPayload:
 
     item: RankedItem
     explanation: Explanation
+    revision: Revision = field(default_factory=Revision)
+
+
+@dataclass(frozen=True)
+class StrokesPayload:
+    """The Strokes tab's numbers for one result, stamped with the revision they were computed for.
+
+    ``attribution`` arrives first (a partial payload), ``replay`` with the final one; ``strength``
+    comes with both.
+    """
+
+    item: RankedItem
+    strength: MatchStrength
+    attribution: StrokeAttribution | None
+    replay: Replay | None
     revision: Revision = field(default_factory=Revision)
 
 

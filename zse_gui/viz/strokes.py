@@ -29,12 +29,14 @@ __all__ = [
     "CONTRIBUTION_PALETTE",
     "StrokePanel",
     "contribution_range",
+    "figure_rgb",
     "render_occlusion",
     "render_replay_frame",
     "render_stroke_attribution",
     "replay_figure",
     "save_gif",
     "stroke_at",
+    "stroke_hover_texts",
     "stroke_table",
 ]
 
@@ -180,7 +182,7 @@ def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.
     s = len(replay.ranks)
     x = np.arange(1, s + 1)
     ranks = np.minimum(replay.ranks, replay.gallery_size - 1) + 1
-    ax.plot(x, ranks, marker="o", color="#0072B2", lw=2, label=f"rank of {replay.target}")
+    ax.plot(x, ranks, marker="o", color="#0072B2", lw=2, label="rank of the target")
     for k, style in ((1, ":"), (5, "--"), (10, "-.")):
         if k < replay.gallery_size:
             hit = replay.strokes_to_reach(k)
@@ -199,7 +201,8 @@ def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.
     ax.set_ylabel(f"rank (1 = first, of {replay.gallery_size})")
     ax.set_xticks(x if s <= 30 else np.linspace(1, s, 10).round())
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title or f"Replay: {replay.mode}, K = {replay.rerank_depth}", fontsize=10)
+    target = replay.target if len(replay.target) <= 48 else "..." + replay.target[-45:]
+    ax.set_title(title or f"Replay of {target} ({replay.mode}, K = {replay.rerank_depth})", fontsize=9)
     return fig
 
 
@@ -271,4 +274,34 @@ def save_gif(path: str | os.PathLike[str], frames: Sequence[np.ndarray], frame_m
     durations = [int(frame_ms)] * (len(imgs) - 1) + [int(frame_ms) * 4]
     out = Path(path)
     imgs[0].save(out, format="GIF", save_all=True, append_images=imgs[1:], duration=durations, loop=0)
+    return out
+
+
+def figure_rgb(fig: Figure) -> np.ndarray:
+    """Rasterise a matplotlib ``Figure`` (Agg) to [H, W, 3] uint8, e.g. to show it in a view."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
+    return np.ascontiguousarray(rgba[:, :, :3])
+
+
+def stroke_hover_texts(attr: StrokeAttribution) -> list[str]:
+    """One line per stroke for hover tips: what removing it, or keeping it alone, does."""
+    out = []
+    for k in range(attr.stroke_count):
+        if np.isfinite(attr.removed_logit[k]):
+            rem = (
+                f"without it: score {attr.removed_score[k]:.3f} (logit {attr.removed_logit[k]:+.2f}, "
+                f"change {-attr.contribution[k]:+.2f}), rank {int(attr.removed_rank[k]) + 1}"
+            )
+        else:
+            rem = "without it: nothing left to search with"
+        alone = (
+            f"alone: score {attr.alone_score[k]:.3f}, rank {int(attr.alone_rank[k]) + 1}"
+            if np.isfinite(attr.alone_logit[k])
+            else "alone: no ink"
+        )
+        out.append(f"Stroke {k + 1}: {rem}; {alone} (of {len(attr.compared)} compared)")
     return out

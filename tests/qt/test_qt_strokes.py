@@ -1,0 +1,75 @@
+"""The Strokes tab: computed when shown, numbers on hover, nothing from an older sketch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from zse_gui.qt.app import AppParts
+from zse_gui.qt.state import StrokesPayload
+from zse_gui.qt.worker import JobResult
+from zse_gui.sketch import Stroke, StrokeSketch
+from zse_gui.stroke_results import MatchStrength
+
+from .conftest import zigzag
+
+
+def _show_strokes(parts: AppParts) -> None:
+    parts.window.set_sketch(zigzag())
+    parts.controller.search()
+    ex = parts.window.explanation
+    ex.tabs.setCurrentWidget(ex.strokes)  # emits strokes_requested; the sync worker runs the job
+
+
+def test_opening_the_tab_measures_the_selected_result(qtbot: Any, sync_app: AppParts) -> None:
+    _show_strokes(sync_app)
+    tab = sync_app.window.explanation.strokes
+    assert tab.attribution.has_image() and tab.replay.has_image()
+    assert "Match strength" in tab.strength.text() and tab.strength.toolTip()
+    assert not tab.progress.isVisible()
+    asked = sync_app.controller.strokes.asked
+    assert asked is not None and asked[0] == sync_app.controller.state.revision
+    # Hovering stroke 1 (the first point of the zigzag) shows its numbers.
+    panel = tab._panel
+    assert panel is not None
+    x, y = np.asarray(zigzag().strokes[0].points[1]) * panel.scale + np.asarray(panel.offset)
+    seen: list[int] = []
+    tab.stroke_hovered.connect(seen.append)
+    tab.attribution.hovered.emit(float(x), float(y))
+    assert seen == [0] and tab.info.text().startswith("Stroke 1:")
+    tab.attribution.hovered.emit(-1.0, -1.0)
+    assert seen == [0, -1] and "Orange strokes" in tab.info.text()
+
+
+def test_results_for_an_older_sketch_never_reach_the_tab(qtbot: Any, sync_app: AppParts) -> None:
+    _show_strokes(sync_app)
+    c = sync_app.controller
+    tab = sync_app.window.explanation.strokes
+    old_revision = c.state.revision
+    item = sync_app.window.selected_result()
+    assert item is not None
+    # The sketch changes: the tab is cleared and the lane cancelled.
+    more = StrokeSketch(
+        (*zigzag().strokes, Stroke(np.array([[50, 50], [90, 60]], np.float32), 4.0)), (512, 512)
+    )
+    sync_app.window.set_sketch(more)
+    c._on_view_strokes_changed(more)
+    assert not tab.attribution.has_image() and c.strokes.asked is None
+    # A late payload computed for the old sketch is dropped.
+    late = StrokesPayload(
+        item, MatchStrength(9.0, 1.0, 0.99, "clear match", 10, "tip"), None, None, old_revision
+    )
+    c.strokes.on_result(JobResult("strokes", 99, "done", late))
+    assert tab.strength.text() == "" and not tab.attribution.has_image()
+
+
+def test_an_opened_sketch_image_has_no_strokes_to_measure(qtbot: Any, sync_app: AppParts) -> None:
+    c = sync_app.controller
+    c.state.background = np.full((512, 512, 3), 255, np.uint8)
+    ex = sync_app.window.explanation
+    sync_app.window.set_sketch(zigzag())
+    c.search()
+    ex.tabs.setCurrentWidget(ex.strokes)
+    assert c.state.result is not None  # the search ran on the composed image
+    assert not ex.strokes.attribution.has_image() and c.strokes.asked is None

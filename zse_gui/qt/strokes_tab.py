@@ -1,0 +1,116 @@
+"""The Strokes tab: strokes coloured by what they do for the selected result, its replay curve, and
+the match strength.
+
+The images come from ``zse_gui.viz.strokes`` (set by the controller); hovering a stroke shows its
+numbers, hit-tested against the panel transform the renderer returned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCursor
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolTip, QVBoxLayout, QWidget
+
+from zse_gui.qt.image_pane import ImagePane
+from zse_gui.sketch import StrokeSketch
+from zse_gui.viz.strokes import StrokePanel, stroke_at
+
+__all__ = ["StrokesTab"]
+
+NO_STROKES = "Select a result to see what each stroke does for it."
+
+
+class StrokesTab(QWidget):
+    """Attribution-coloured strokes (hover for numbers), the replay curve, the strength label.
+
+    Signals:
+        stroke_hovered(int): the stroke under the mouse (-1 = none), for tests and status lines.
+    """
+
+    stroke_hovered = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.strength = QLabel(self)
+        self.strength.setObjectName("strengthLabel")
+        self.strength.setTextFormat(Qt.TextFormat.RichText)
+        self.progress = QProgressBar(self)
+        self.progress.setVisible(False)
+        self.progress.setMaximumHeight(14)
+        self.attribution = ImagePane(NO_STROKES, self)
+        self.replay = ImagePane("", self)
+        self.info = QLabel(self)
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.RichText)
+        self.info.setMinimumHeight(36)
+        panes = QHBoxLayout()
+        panes.addWidget(self.attribution, 1)
+        panes.addWidget(self.replay, 1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.addWidget(self.strength)
+        lay.addWidget(self.progress)
+        lay.addLayout(panes, 1)
+        lay.addWidget(self.info)
+        self._sketch: StrokeSketch | None = None
+        self._panel: StrokePanel | None = None
+        self._rows: list[str] = []
+        self._summary = ""
+        self._hover = -1
+        self.attribution.hovered.connect(self._on_attribution_hovered)
+
+    # ---- setters
+    def set_strength(self, text: str, tooltip: str) -> None:
+        self.strength.setText(text)
+        self.strength.setToolTip(tooltip)
+
+    def set_progress(self, done: int, total: int, text: str = "") -> None:
+        """Show progress (hidden once done >= total)."""
+        busy = total > 0 and done < total
+        self.progress.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+            self.progress.setFormat(f"{text} %v/%m" if text else "%v/%m")
+
+    def set_attribution(
+        self, image: np.ndarray, sketch: StrokeSketch, panel: StrokePanel, rows: list[str], summary: str
+    ) -> None:
+        """The coloured strokes, what to hit-test against, one hover text per stroke, a summary."""
+        self.attribution.set_image(image, NO_STROKES)
+        self._sketch, self._panel, self._rows, self._summary = sketch, panel, rows, summary
+        self.info.setText(summary)
+
+    def set_replay(self, image: np.ndarray | None, text: str = "") -> None:
+        self.replay.set_image(image, text)
+
+    def clear(self, placeholder: str = NO_STROKES) -> None:
+        self.attribution.set_image(None, placeholder)
+        self.replay.set_image(None, "")
+        self._sketch = self._panel = None
+        self._rows, self._summary = [], ""
+        self.info.setText("")
+        self.strength.setText("")
+        self.strength.setToolTip("")
+        self.progress.setVisible(False)
+
+    def hover_text(self, stroke: int) -> str:
+        return self._rows[stroke] if 0 <= stroke < len(self._rows) else ""
+
+    # ---- events
+    def _on_attribution_hovered(self, x: float, y: float) -> None:
+        k = -1
+        if x >= 0 and self._sketch is not None and self._panel is not None:
+            hit = stroke_at(self._sketch, self._panel, x, y)
+            k = -1 if hit is None else hit
+        if k == self._hover:
+            return
+        self._hover = k
+        self.stroke_hovered.emit(k)
+        text = self.hover_text(k)
+        self.info.setText(text or self._summary)
+        if text:
+            QToolTip.showText(QCursor.pos(), text, self.attribution)
+        else:
+            QToolTip.hideText()
