@@ -51,6 +51,7 @@ from zse_gui.model import create_model, save_safetensors  # noqa: E402
 from zse_gui.model.checkpoint import load_weights  # noqa: E402
 from zse_gui.model.lite import BACKBONE_SHA256, ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features  # noqa: E402
 from zse_gui.train.config import TrainConfig  # noqa: E402
+from zse_gui.train.state import load_train_state  # noqa: E402
 from zse_gui.train.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--export-to", type=Path, default=ROOT / "models" / "zse_lite.safetensors",
         help="where --export writes the selected weights",
+    )  # fmt: skip
+    ap.add_argument(
+        "--select", choices=("best", "last"), default="best",
+        help="weights to export: best held-out seen Ret, or the last step (final.safetensors, or the "
+        "resumable checkpoint last.pt of a run that was stopped early)",
     )  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
@@ -236,9 +242,28 @@ def main(argv: list[str] | None = None) -> int:
     fit_s = sum(segments) if train_recs else float("nan")
     steps_done = int(train_recs[-1]["step"]) if train_recs else 0
 
-    best = args.out / "best.safetensors"
     final = create_model("zse_lite")
-    load_weights(final, best, external_prefixes=EXCLUDE, expected_config="zse_lite")
+    if args.select == "best":
+        load_weights(
+            final, args.out / "best.safetensors", external_prefixes=EXCLUDE, expected_config="zse_lite"
+        )
+        selected_step = best_eval["step"]
+        selection = "Ret mAP@all on held-out sketches of the seen classes (unseen classes never read)"
+    elif (args.out / "final.safetensors").is_file():
+        load_weights(
+            final, args.out / "final.safetensors", external_prefixes=EXCLUDE, expected_config="zse_lite"
+        )
+        selected_step, selection = steps_done, "the last step (chosen before any evaluation)"
+    else:  # stopped early: the last resumable checkpoint
+        st = load_train_state(args.out / "last.pt")
+        state = {k: v for k, v in st["model"].items() if not k.startswith(EXCLUDE)}
+        missing, unexpected = final.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith(EXCLUDE) for k in missing):
+            raise SystemExit(f"last.pt does not fit zse_lite: missing {missing}, unexpected {unexpected}")
+        selected_step = int(st["step"])
+        selection = (
+            f"the last checkpoint (step {selected_step}; run stopped there; chosen before any evaluation)"
+        )
     final.eval()
     torch.set_grad_enabled(False)
     results = {}
@@ -258,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         **meta,
         "recipe": cfg.to_dict(),
         "trained_steps": steps_done,
-        "selected_step": best_eval["step"],
-        "selection": "Ret mAP@all on held-out sketches of the seen classes (unseen classes never read)",
+        "selected_step": selected_step,
+        "selection": selection,
         "train_wall_s": round(fit_s, 1),
         # Wall time of this process: training + evaluation, or evaluation alone with --export-only.
         ("eval_wall_s" if args.export_only else "total_wall_s"): round(total_s, 1),
