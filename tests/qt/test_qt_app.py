@@ -308,6 +308,7 @@ def test_screenshots_render_every_view(qtbot: Any, tmp_path: Path, gallery: Path
             "ret-attention.png",
             "synthesis.png",
             "relation-kernel.png",
+            "strokes.png",
         ]
     )
     sizes = set()
