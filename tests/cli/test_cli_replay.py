@@ -103,3 +103,29 @@ def test_explain_strokes_writes_one_sidecar_entry_per_input_stroke(
     # A raster sketch has no strokes to attribute: a typed error, exit code 4.
     bad = [str(sketch_png), "--rank", "1", "--gallery", str(gallery), "--out", str(out), "--strokes"]
     assert explain.main([*bad, *Q, *MODEL]) == EXIT_SKETCH
+
+
+def test_explain_contrast_writes_the_per_stroke_difference(
+    gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zse_gui.cli import explain
+    from zse_gui.engine.strokes import contrast_strokes
+    from zse_gui.viz import read_sidecar
+
+    out = tmp_path / "out"
+    args = [str(ndjson), "--rank", "1", "--contrast", "3", "--gallery", str(gallery), "--out", str(out)]
+    assert explain.main([*args, "--format", "png", "--views", "kernel", *Q, *MODEL]) == 0
+    capsys.readouterr()
+    doc = read_sidecar(out / "drawings__rank1.json")
+    rows = doc["contrast"]["per_stroke"]
+    drawing = quickdraw_sketch(read_quickdraw_ndjson(ndjson)[0])
+    eng = Engine(create_model("zse_test", seed=0), device="cpu", precision="fp32")
+    index = eng.index_gallery(gallery, cache_root=tmp_path / "c4")
+    res = eng.search(drawing, index, top_k=10)
+    con = contrast_strokes(eng, drawing, index, res.items[0].index, res.items[2].index)
+    assert [r["difference_logit"] for r in rows] == pytest.approx(
+        [float(d) for d in con.difference], abs=1e-4
+    )
+    assert (out / "drawings__rank1_contrast.png").is_file()
+    same = [str(ndjson), "--rank", "2", "--contrast", "2", "--gallery", str(gallery), "--out", str(out)]
+    assert explain.main([*same, *Q, *MODEL]) == EXIT_USAGE

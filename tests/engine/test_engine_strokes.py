@@ -11,7 +11,7 @@ import pytest
 from zse_gui.engine.engine import Engine
 from zse_gui.engine.gallery import GalleryIndex
 from zse_gui.engine.replay import replay_sketch, target_class, target_photo, target_rank
-from zse_gui.engine.strokes import attribute_strokes, stroke_variants
+from zse_gui.engine.strokes import attribute_strokes, contrast_strokes, stroke_variants
 from zse_gui.errors import GalleryError, InvalidSketchError, UsageError
 from zse_gui.sketch import Stroke, StrokeSketch, read_stroke_file
 
@@ -141,3 +141,19 @@ def test_attribution_of_any_photo_matches_the_gallery_item(
     # The gallery keeps fp16 tokens; the photo is encoded afresh in fp32: equal up to that rounding.
     np.testing.assert_allclose(by_photo.removed_logit, by_index.removed_logit, atol=2e-2)
     np.testing.assert_allclose(by_photo.alone_logit, by_index.alone_logit, atol=2e-2)
+
+
+def test_contrast_is_the_difference_of_the_two_attributions(
+    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, sketch: StrokeSketch
+) -> None:
+    gallery = engine.index_gallery(make_gallery(), cache_root)
+    con = contrast_strokes(engine, sketch, gallery, 1, 6)
+    a = attribute_strokes(engine, sketch, gallery, 1, [6])
+    b = attribute_strokes(engine, sketch, gallery, 6, [1])
+    np.testing.assert_allclose(con.a.removed_logit, a.removed_logit, atol=1e-5)
+    np.testing.assert_allclose(con.b.alone_logit, b.alone_logit, atol=1e-5)
+    np.testing.assert_allclose(con.difference, a.contribution - b.contribution, atol=1e-5)
+    assert con.a.target_index == 1 and con.b.target_index == 6 and con.b.compared == (1, 6)
+    assert con.b.base_rank == b.base_rank  # ranks among the same two photos
+    with pytest.raises(GalleryError):
+        contrast_strokes(engine, sketch, gallery, 2, 2)

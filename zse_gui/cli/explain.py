@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="stroke attribution: per-stroke numbers in the sidecar and a <stem>_strokes.png figure "
         "(stroke .json / .ndjson sketches only)",
     )
+    p.add_argument(
+        "--contrast",
+        type=int,
+        metavar="M",
+        help="with --rank N: why result N and not result M, per stroke (a <stem>_contrast.png and a "
+        "'contrast' sidecar entry; stroke sketches only)",
+    )
     c = p.add_argument_group("correspondences")
     c.add_argument(
         "--pairs", type=int, default=15, help="draw the top N pairs, 0 = all that pass (default: 15)"
@@ -326,6 +333,44 @@ def _write_strokes(
     print(f"{png}  (stroke attribution, {len(sketch.strokes.strokes)} strokes)")
 
 
+def _write_contrast(
+    args: argparse.Namespace,
+    engine: Engine,
+    sketch: SketchInput,
+    gallery: GalleryIndex | None,
+    result: RetrievalResult | None,
+    sidecar: Path,
+    stem: str,
+) -> None:
+    """Why result --rank and not result --contrast: per-stroke contribution differences."""
+    from zse_gui.engine.strokes import contrast_strokes
+
+    assert sketch.strokes is not None and gallery is not None and result is not None
+    if args.contrast > len(result.items):
+        raise UsageError(f"--contrast {args.contrast} but the gallery has only {len(result.items)} results")
+    a, b = result.items[args.rank - 1], result.items[args.contrast - 1]
+    con = contrast_strokes(engine, sketch.strokes, gallery, a.index, b.index)
+    label = f"towards #{args.rank} (orange) or #{args.contrast} (purple)"
+    image, _ = render_stroke_attribution(sketch.strokes, con.difference, label=label)
+    png = save_png(args.out / f"{stem}_contrast.png", image)
+    doc = read_sidecar(sidecar)
+    doc["contrast"] = {
+        "what": "per stroke: contribution to A minus contribution to B (relation logits); positive = "
+        "the stroke pulls towards A",
+        "a": {"rank": args.rank, "path": json_safe(a.path), "base_logit": round(con.a.base_logit, 6)},
+        "b": {"rank": args.contrast, "path": json_safe(b.path), "base_logit": round(con.b.base_logit, 6)},
+        "per_stroke": [
+            {"stroke": k, "difference_logit": None if d != d else round(float(d), 6)}
+            for k, d in enumerate(con.difference)
+        ],
+        "figure": json_safe(png.name),
+    }
+    doc.pop("schema", None)
+    doc.pop("version", None)
+    write_sidecar(sidecar, doc)
+    print(f"{png}  (why #{args.rank} and not #{args.contrast}, per stroke)")
+
+
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -335,7 +380,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except ConfigError as e:  # a bad palette or threshold is a usage error, not a model error
         raise UsageError(str(e)) from None
     sketch = load_sketch(args.sketch, args.drawing, args.label)  # inputs first: fail before the model loads
-    if args.strokes and sketch.strokes is None:
+    if args.contrast is not None and (args.rank is None or args.contrast < 1 or args.contrast == args.rank):
+        raise UsageError("--contrast M needs --rank N and another 1-based rank M")
+    if (args.strokes or args.contrast is not None) and sketch.strokes is None:
         raise InvalidSketchError(
             f"--strokes needs a drawing with strokes (.json or .ndjson), not {args.sketch}"
         )
@@ -353,7 +400,9 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.rank is not None or args.report:
         gallery = open_gallery(engine, args.gallery, args.cache_dir, args.quiet, args.follow_symlinks)
         result = engine.search(
-            query, gallery, top_k=max(args.rank or 1, args.report, 10 if args.strokes else 1)
+            query,
+            gallery,
+            top_k=max(args.rank or 1, args.report, 10 if args.strokes else 1, args.contrast or 1),
         )
     if args.rank is not None:
         assert gallery is not None and result is not None
@@ -375,6 +424,8 @@ def _run(argv: Sequence[str] | None) -> int:
     print(f"{written.sidecar}  ({written.pairs} pairs, relation {expl.relation_score:.3f})")
     if args.strokes:
         _write_strokes(args, engine, sketch, gallery, result, written.sidecar, stem)
+    if args.contrast is not None:
+        _write_contrast(args, engine, sketch, gallery, result, written.sidecar, stem)
     if args.report:
         assert gallery is not None and result is not None
         _write_report(args, engine, sketch, query, gallery, result, options)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,9 @@ from zse_gui.stroke_results import StrokeAttribution
 
 __all__ = [
     "ENCODE_BATCH",
+    "StrokeContrast",
     "attribute_strokes",
+    "contrast_strokes",
     "encode_prepared",
     "pair_logits",
     "photo_side",
@@ -168,6 +171,45 @@ def rank_of(logits: np.ndarray, indices: Sequence[int], target_col: int) -> np.n
     return np.asarray(better.sum(axis=1), np.int64)
 
 
+def _variant_logits(
+    engine: Engine,
+    sketch: StrokeSketch,
+    gallery: GalleryIndex | None,
+    cmp_idx: list[int],
+    photo: np.ndarray | str | Path | None,
+    cancel: Cancel | None,
+    progress: Progress | None,
+) -> tuple[np.ndarray, list[int]]:
+    """[1 + live, K] relation logits (whole sketch, then the variants with ink) and the live ids."""
+    full = prepare_sketch(sketch, engine.config)  # raises InvalidSketchError for a blank sketch
+    removed, alone = stroke_variants(sketch)
+    variants = [_prepare(engine, s) for s in (*removed, *alone)]
+    live = [k for k, p in enumerate(variants) if p is not None]
+    prepared = [full] + [variants[k] for k in live]
+    total = len(prepared) + len(cmp_idx)
+
+    def enc_progress(done: int, _: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
+    def rn_progress(done: int, _: int) -> None:
+        if progress is not None:
+            progress(len(prepared) + done, total)
+
+    with torch.inference_mode():
+        if photo is None:
+            assert gallery is not None
+            ph_tokens, ph_proj = photo_side(engine, gallery, cmp_idx)
+        else:
+            ph = prepare_photo(photo, engine.config)
+            x = torch.from_numpy(ph.tensor[None]).to(engine.device, engine.dtype)
+            ph_tokens = engine.model.forward_tokens(x).tokens  # [1, T, C]
+            ph_proj = engine.model.project_photo(ph_tokens)
+        sk_tokens, sk_proj = encode_prepared(engine, prepared, cancel, enc_progress)  # type: ignore[arg-type]
+        logits = pair_logits(engine, sk_tokens, sk_proj, ph_tokens, ph_proj, cancel, rn_progress)  # [V, K]
+    return logits, live
+
+
 def attribute_strokes(
     engine: Engine,
     sketch: StrokeSketch,
@@ -202,49 +244,34 @@ def attribute_strokes(
     if photo is None and (gallery is None or index is None or not 0 <= int(index) < len(gallery)):
         size = "no gallery" if gallery is None else f"a gallery of {len(gallery)} items"
         raise GalleryError(f"gallery index {index} is out of range for {size}")
-    full = prepare_sketch(sketch, engine.config)  # raises InvalidSketchError for a blank sketch
-    removed, alone = stroke_variants(sketch)
-    n = len(sketch.strokes)
-    variants = [_prepare(engine, s) for s in (*removed, *alone)]
-    live = [k for k, p in enumerate(variants) if p is not None]
-    prepared = [full] + [variants[k] for k in live]
     if photo is None:
         assert gallery is not None and index is not None
         cmp_idx = list(dict.fromkeys([int(index), *(int(i) for i in compared)]))  # target first
     else:
         cmp_idx = [-1]
-    total = len(prepared) + len(cmp_idx)
+    logits, live = _variant_logits(engine, sketch, gallery, cmp_idx, photo, cancel, progress)
+    n = len(sketch.strokes)
+    path = (
+        gallery.paths[cmp_idx[0]]
+        if photo is None and gallery is not None
+        else str(photo if isinstance(photo, (str, Path)) else "<array>")
+    )
+    return _column(logits, cmp_idx, live, n, 0, path)
 
-    def enc_progress(done: int, _: int) -> None:
-        if progress is not None:
-            progress(done, total)
 
-    def rn_progress(done: int, _: int) -> None:
-        if progress is not None:
-            progress(len(prepared) + done, total)
-
-    with torch.inference_mode():
-        if photo is None:
-            assert gallery is not None
-            ph_tokens, ph_proj = photo_side(engine, gallery, cmp_idx)
-        else:
-            ph = prepare_photo(photo, engine.config)
-            x = torch.from_numpy(ph.tensor[None]).to(engine.device, engine.dtype)
-            ph_tokens = engine.model.forward_tokens(x).tokens  # [1, T, C]
-            ph_proj = engine.model.project_photo(ph_tokens)
-        sk_tokens, sk_proj = encode_prepared(engine, prepared, cancel, enc_progress)  # type: ignore[arg-type]
-        logits = pair_logits(engine, sk_tokens, sk_proj, ph_tokens, ph_proj, cancel, rn_progress)  # [V, K]
-    ranks = rank_of(logits, cmp_idx, 0)
+def _column(
+    logits: np.ndarray, cmp_idx: list[int], live: list[int], n: int, col: int, path: str
+) -> StrokeAttribution:
+    """The attribution of compared photo ``col`` from the [1 + live, K] variant logits."""
+    ranks = rank_of(logits, cmp_idx, col)
     all_logit = np.full(2 * n, np.nan, np.float32)
     all_rank = np.full(2 * n, -1, np.int64)
-    all_logit[live] = logits[1:, 0]
+    all_logit[live] = logits[1:, col]
     all_rank[live] = ranks[1:]
     return StrokeAttribution(
-        target_index=cmp_idx[0],
-        target_path=gallery.paths[cmp_idx[0]]
-        if photo is None and gallery is not None
-        else str(photo if isinstance(photo, (str, Path)) else "<array>"),
-        base_logit=float(logits[0, 0]),
+        target_index=cmp_idx[col],
+        target_path=path,
+        base_logit=float(logits[0, col]),
         base_rank=int(ranks[0]),
         compared=tuple(cmp_idx),
         removed_logit=all_logit[:n],
@@ -252,3 +279,49 @@ def attribute_strokes(
         removed_rank=all_rank[:n],
         alone_rank=all_rank[n:],
     )
+
+
+@dataclass(frozen=True)
+class StrokeContrast:
+    """Why A and not B, per stroke: both results' attributions from one pass over the variants.
+
+    Attributes:
+        a, b: the attributions of results A and B (ranks among A and B only).
+    """
+
+    a: StrokeAttribution
+    b: StrokeAttribution
+
+    @property
+    def difference(self) -> np.ndarray:
+        """[S] float32 ``a.contribution - b.contribution``: positive = the stroke pulls towards A."""
+        return np.asarray(self.a.contribution - self.b.contribution, np.float32)
+
+
+def contrast_strokes(
+    engine: Engine,
+    sketch: StrokeSketch,
+    gallery: GalleryIndex,
+    index_a: int,
+    index_b: int,
+    cancel: Cancel | None = None,
+    progress: Progress | None = None,
+) -> StrokeContrast:
+    """Per-stroke contributions to results A and B and their difference (one encoding of the variants).
+
+    Raises:
+        GalleryError: an index outside the gallery, or A == B. InvalidSketchError, CancelledError.
+    """
+    if int(index_a) == int(index_b):
+        raise GalleryError("contrast needs two different results (A and B are the same photo)")
+    for i in (index_a, index_b):
+        if not 0 <= int(i) < len(gallery):
+            raise GalleryError(f"gallery index {i} is out of range for a gallery of {len(gallery)} items")
+    if not isinstance(sketch, StrokeSketch):
+        raise InvalidSketchError("a stroke contrast needs strokes (a StrokeSketch), not a raster image")
+    cmp_idx = [int(index_a), int(index_b)]
+    logits, live = _variant_logits(engine, sketch, gallery, cmp_idx, None, cancel, progress)
+    n = len(sketch.strokes)
+    a = _column(logits, cmp_idx, live, n, 0, gallery.paths[cmp_idx[0]])
+    b = _column(logits, cmp_idx, live, n, 1, gallery.paths[cmp_idx[1]])
+    return StrokeContrast(a, b)
