@@ -129,3 +129,21 @@ def test_explain_contrast_writes_the_per_stroke_difference(
     assert (out / "drawings__rank1_contrast.png").is_file()
     same = [str(ndjson), "--rank", "2", "--contrast", "2", "--gallery", str(gallery), "--out", str(out)]
     assert explain.main([*same, *Q, *MODEL]) == EXIT_USAGE
+
+
+def test_explain_occlusion_records_the_map_and_its_deletion_area(
+    gallery: Path, sketch_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zse_gui.cli import explain
+    from zse_gui.viz import read_sidecar
+
+    out = tmp_path / "out"
+    photo = gallery / "dog" / "dog_0.png"
+    args = [str(sketch_png), str(photo), "--out", str(out), "--format", "png", "--views", "kernel"]
+    assert explain.main([*args, "--occlusion", "2", *Q, *MODEL]) == 0
+    capsys.readouterr()
+    occ = read_sidecar(out / "cross__dog_0.json")["occlusion"]
+    assert len(occ["drop"]) == 4 and len(occ["deletion_scores"]) == 11
+    assert occ["deletion_scores"][0] == pytest.approx(occ["base_score"], abs=1e-5)
+    assert (out / "cross__dog_0_occlusion.png").is_file()
+    assert explain.main([*args, "--occlusion", "9", *Q, *MODEL]) == EXIT_USAGE  # wider than the 4 x 4 grid

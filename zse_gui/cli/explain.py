@@ -38,7 +38,7 @@ from zse_gui.viz import (
 )
 from zse_gui.viz.export import save_png
 from zse_gui.viz.sidecar import read_sidecar, write_sidecar
-from zse_gui.viz.strokes import render_stroke_attribution, stroke_table
+from zse_gui.viz.strokes import render_occlusion, render_stroke_attribution, stroke_table
 
 if TYPE_CHECKING:
     from zse_gui.engine.engine import Engine, SketchQuery
@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="stroke attribution: per-stroke numbers in the sidecar and a <stem>_strokes.png figure "
         "(stroke .json / .ndjson sketches only)",
+    )
+    p.add_argument(
+        "--occlusion",
+        type=int,
+        metavar="W",
+        help="photo occlusion map with W x W patch windows (a <stem>_occlusion.png and an 'occlusion' "
+        "sidecar entry with the area under the deletion curve)",
     )
     p.add_argument(
         "--contrast",
@@ -234,6 +241,8 @@ def _check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("give either PHOTO or --rank N (not both)")
     if args.rank is not None and args.rank < 1:
         p.error(f"--rank is 1-based, got {args.rank}")
+    if args.occlusion is not None and args.occlusion < 1:
+        p.error(f"--occlusion is a window side in patches (>= 1), got {args.occlusion}")
     if args.pairs < 0 or args.report < 0 or args.faithfulness < 0:
         p.error("--pairs, --report and --faithfulness must be >= 0")
     if args.photo is not None and path_kind(args.photo, "photo file", InputFileError) != "file":
@@ -371,6 +380,45 @@ def _write_contrast(
     print(f"{png}  (why #{args.rank} and not #{args.contrast}, per stroke)")
 
 
+def _write_occlusion(
+    args: argparse.Namespace,
+    engine: Engine,
+    query: SketchQuery,
+    gallery: GalleryIndex | None,
+    result: RetrievalResult | None,
+    sidecar: Path,
+    stem: str,
+) -> None:
+    """The photo occlusion map of the explained pair and its deletion-curve area."""
+    from zse_gui.engine.occlusion import occlusion_map
+
+    try:
+        if args.rank is not None:
+            assert result is not None
+            index = result.items[args.rank - 1].index
+            occ = occlusion_map(engine, query, gallery, index, window=args.occlusion)
+        else:
+            occ = occlusion_map(engine, query, photo=str(args.photo), window=args.occlusion)
+    except ConfigError as e:  # a window larger than the patch grid
+        raise UsageError(str(e)) from None
+    png = save_png(args.out / f"{stem}_occlusion.png", render_occlusion(occ))
+    doc = read_sidecar(sidecar)
+    doc["occlusion"] = {
+        "what": "relation-score drop when each window of the photo is painted white; the deletion "
+        "curve masks the most important windows together (0 %, 10 %, ..., 100 %)",
+        "window_patches": occ.window,
+        "base_score": round(occ.base_score, 6),
+        "drop": [[round(float(v), 6) for v in row] for row in occ.drop],
+        "deletion_scores": [round(float(v), 6) for v in occ.deletion_scores],
+        "deletion_auc": round(occ.deletion_auc, 6),
+        "figure": json_safe(png.name),
+    }
+    doc.pop("schema", None)
+    doc.pop("version", None)
+    write_sidecar(sidecar, doc)
+    print(f"{png}  (occlusion, area under deletion {occ.deletion_auc:.3f})")
+
+
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -426,6 +474,8 @@ def _run(argv: Sequence[str] | None) -> int:
         _write_strokes(args, engine, sketch, gallery, result, written.sidecar, stem)
     if args.contrast is not None:
         _write_contrast(args, engine, sketch, gallery, result, written.sidecar, stem)
+    if args.occlusion is not None:
+        _write_occlusion(args, engine, query, gallery, result, written.sidecar, stem)
     if args.report:
         assert gallery is not None and result is not None
         _write_report(args, engine, sketch, query, gallery, result, options)
