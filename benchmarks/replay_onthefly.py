@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             print(c, flush=True)
     q = len(rows["rerank"])
     lines = [
-        "## On-the-fly retrieval over the unseen classes (`benchmarks/replay_onthefly.py`)",
+        "### On-the-fly retrieval over the unseen classes (`benchmarks/replay_onthefly.py`)",
         "",
         f"{q} doodles ({args.per_class} per unseen class, {len(ZSE_LITE_UNSEEN)} classes; "
         f"{np.mean(strokes_seen):.1f} strokes on average), demo gallery ({n} photos), target = the doodle's "

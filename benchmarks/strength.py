@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         return f"{(v < t).mean():.0%} ({int((v < t).sum())} of {len(v)})"
 
     lines = [
-        '## Match strength: how often "no clear match" is shown (`benchmarks/strength.py`)',
+        '### Match strength: how often "no clear match" is shown (`benchmarks/strength.py`)',
         "",
         f"Top result of each doodle, app search (top {TOP_K} of a K = {DEPTH} re-ranking), demo gallery "
         f"({len(gallery)} photos). Strength = robust z of the top relation logit against the other re-ranked "

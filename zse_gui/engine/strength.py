@@ -10,7 +10,7 @@ result's relation logit against the logits of the other re-ranked results of the
 (1.4826 * MAD estimates a standard deviation while ignoring the few true matches among the others).
 A top result with ``z < NO_CLEAR_MATCH_Z`` is reported as "no clear match". The threshold was fitted on
 held-out doodles of seen classes and of classes missing from the demo gallery
-(``benchmarks/strength.py``; numbers in ``docs/explanations.md``). numpy only.
+(``benchmarks/strength.py``; numbers in ``docs/explanations.md``, method in ``docs/strokes.md``). numpy only.
 """
 
 from __future__ import annotations
