@@ -124,10 +124,10 @@ def main(argv: list[str] | None = None) -> None:
         )
     lines += [
         "",
-        'Reading it: for a doodle of a class that is in the gallery, "no clear match" is a miss (lower is '
-        "better); for a class the gallery lacks it is the honest answer (higher is better). Some absent "
-        'Quick, Draw! classes have look-alikes in the gallery\'s photo-only classes, so a "clear match" '
-        f"there is not always wrong. Wall time {time.perf_counter() - t0:.0f} s.",
+        'Reading it: "no clear match" over a right top result is a miss (lower is better); over a '
+        "wrong top result, or for a class the gallery lacks, it is the honest answer (higher is better). "
+        "Some absent Quick, Draw! classes have look-alikes among the gallery's photo-only classes, so a "
+        f'"clear match" there is not always wrong. Wall time {time.perf_counter() - t0:.0f} s.',
     ]
     body = "\n".join(lines)
     print(body)

@@ -71,7 +71,8 @@ def match_strength(
         f"{np.median(o):.2f} of the {len(o)} other re-ranked results, in units of their spread. It beats "
         f"{pct:.0%} of them. The raw relation score ({score:.3f}) is near 1 for most pairs, so it does not "
         f"say much on its own. Below {threshold:g} the app says 'no clear match': nothing in the gallery "
-        "stands out for this sketch (often because its class is not in the gallery)."
+        "stands out for this sketch (often because its class is not in the gallery; several photos of "
+        "one class scoring alike also lower it)."
     )
     return MatchStrength(z, pct, score, label, len(o), tip)
 
