@@ -92,7 +92,7 @@ class Replay:
     ``top_k = len(gallery)`` orders it).
 
     Attributes:
-        target: what was followed, e.g. ``"photo:<path>"``, ``"class:cat"`` or ``"rank:0"``.
+        target: what was followed, e.g. ``"photo:<path>"``, ``"class:cat"`` or ``"rank:1"``.
         target_indices: gallery indices that count as the target (one photo, or a class's photos).
         gallery_size: N.
         mode, rerank_depth: the search settings replayed.

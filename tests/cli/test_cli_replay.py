@@ -53,12 +53,26 @@ def test_replay_writes_curve_table_and_animation(
         assert gif.n_frames == n
 
 
+def test_target_rank_counts_like_the_results_grid(
+    gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--gallery", str(gallery), "--rerank-depth", "4", *Q, *MODEL]
+    out = tmp_path / "top"
+    assert replay.main([str(ndjson), "--target-rank", "1", "--out", str(out), *base]) == 0
+    printed = capsys.readouterr().out
+    curve = json.loads((out / "replay_curve.json").read_text())
+    assert curve["ranks"][-1] == 1, "rank 1 is the whole drawing's top result, so it ends first"
+    assert "rank:1: rank 1 of 9" in printed
+    assert replay.main([str(ndjson), "--target-rank", "0", "--out", str(out), *base]) == EXIT_USAGE
+    assert "1 .. 9" in capsys.readouterr().err
+
+
 def test_replay_refuses_images_bad_targets_and_files_as_out(
     gallery: Path, ndjson: Path, sketch_png: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     base = ["--gallery", str(gallery), *Q, *MODEL]
     assert (
-        replay.main([str(sketch_png), "--target-rank", "0", "--out", str(tmp_path / "o"), *base])
+        replay.main([str(sketch_png), "--target-rank", "1", "--out", str(tmp_path / "o"), *base])
         == EXIT_SKETCH
     )
     assert (
@@ -70,7 +84,7 @@ def test_replay_refuses_images_bad_targets_and_files_as_out(
     )
     afile = tmp_path / "afile"
     afile.write_text("x")
-    assert replay.main([str(ndjson), "--target-rank", "0", "--out", str(afile), *base]) == EXIT_USAGE
+    assert replay.main([str(ndjson), "--target-rank", "1", "--out", str(afile), *base]) == EXIT_USAGE
     with pytest.raises(SystemExit):
         replay.main([str(ndjson), "--out", str(tmp_path / "o"), *base])  # a target is required
     capsys.readouterr()

@@ -39,12 +39,12 @@ __all__ = ["build_parser", "main", "replay_to_json"]
 EPILOG = """\
 examples:
   zse-replay resources/sketches/fish.json --target-class fish --out replay_fish
-  zse-replay cats.ndjson --drawing 3 --target-rank 0 --out replay_cat     # the final top result
+  zse-replay cats.ndjson --drawing 3 --target-rank 1 --out replay_cat     # the final top result
   zse-replay my.json --gallery ~/photos --target-photo ~/photos/cat/cat_03.jpg --out replay
 
 Writes into --out: replay_curve.png/.svg/.pdf (the target's rank after each stroke), replay_curve.json
 (the numbers behind the curve), strokes.json (one row per stroke) and replay.gif (the drawing and the
-top results, stroke by stroke). --target-rank is 0-based: 0 follows the whole drawing's first result.
+top results, stroke by stroke). --target-rank counts like the results grid: 1 is the top result.
 Exit codes: 0 ok, 1 other error, 2 bad arguments, 3 missing/unreadable file,
 4 empty or invalid sketch (or no strokes: a raster image cannot be replayed), 5 unreadable gallery or
 cache, 6 unknown model or bad weights, 130 interrupted.
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drawing", type=int, default=0, help="which drawing of an .ndjson file, 0-based")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument(
-        "--target-rank", type=int, help="follow the photo at this 0-based rank of the whole drawing"
+        "--target-rank", type=int, help="follow the photo at this rank of the whole drawing (1 = top)"
     )
     target.add_argument("--target-photo", type=Path, help="follow this gallery photo")
     target.add_argument("--target-class", help="follow the best-ranked photo of this class")
@@ -142,8 +142,10 @@ def _run(argv: Sequence[str] | None) -> int:
     elif args.target_class is not None:
         target = target_class(gallery, args.target_class)
     else:
+        if not 1 <= args.target_rank <= len(gallery):
+            raise UsageError(f"--target-rank {args.target_rank} is outside the gallery (1 .. {len(gallery)})")
         target = target_rank(
-            engine, strokes, gallery, args.target_rank, rerank_depth=args.rerank_depth, mode=args.mode
+            engine, strokes, gallery, args.target_rank - 1, rerank_depth=args.rerank_depth, mode=args.mode
         )
     with progress("replaying", not args.quiet) as cb:
         rep = replay_sketch(
@@ -181,11 +183,18 @@ def _run(argv: Sequence[str] | None) -> int:
         for k in range(len(rep.ranks))
     ]
     save_gif(out / "replay.gif", frames, args.frame_ms)
-    reach = ", ".join(f"top {k}: {rep.strokes_to_reach(k) or 'never'}" for k in (1, 5, 10))
+    reach = ", ".join(f"top {k} {_after(rep.strokes_to_reach(k))}" for k in (1, 5, 10))
     final = int(rep.ranks[-1]) + 1
     print(f"{rep.target}: rank {final} of {rep.gallery_size} after {len(rep.ranks)} strokes ({reach})")
     print(f"wrote {out}/replay_curve.png|svg|pdf|json, strokes.json, replay.gif")
     return EXIT_OK
+
+
+def _after(strokes: int | None) -> str:
+    """``after 1 stroke`` / ``after 3 strokes`` / ``never``."""
+    if not strokes:
+        return "never"
+    return f"after {strokes} stroke" + ("" if strokes == 1 else "s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,7 @@ class ReplayTarget:
     """What a replay follows: one photo, or the best of a class's photos.
 
     Attributes:
-        name: ``"photo:<path>"``, ``"class:<label>"`` or ``"rank:<n>"`` (for the sidecar).
+        name: ``"photo:<path>"``, ``"class:<label>"`` or ``"rank:<n>"`` (1-based, for the sidecar).
         indices: gallery indices that count as the target.
     """
 
@@ -84,10 +84,10 @@ def target_rank(
         UsageError: ``n`` is outside the gallery.
     """
     if not 0 <= int(n) < len(gallery):
-        raise UsageError(f"--target-rank {n} is outside the gallery (0 .. {len(gallery) - 1})")
+        raise UsageError(f"rank {n} is outside the gallery (0-based, 0 .. {len(gallery) - 1})")
     res = engine.search(sketch, gallery, top_k=int(n) + 1, **search)  # type: ignore[arg-type]
     item = res.items[int(n)]
-    return ReplayTarget(f"rank:{int(n)}", (item.index,))
+    return ReplayTarget(f"rank:{int(n) + 1}", (item.index,))
 
 
 def _prefix(sketch: StrokeSketch, k: int) -> StrokeSketch:

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 from PIL import Image
 
 from zse_gui.sketch import StrokeSketch
@@ -191,10 +191,12 @@ def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.
                 color="#999999",
                 ls=style,
                 lw=1,
-                label=f"top {k}: " + (f"after {hit} strokes" if hit else "never"),
+                label=f"top {k}: " + (f"after {hit} stroke{'s' if hit > 1 else ''}" if hit else "never"),
             )
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(ScalarFormatter())  # plain rank numbers, not powers of ten
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= replay.gallery_size]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 1, 10, not 1.0, 10.0
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.invert_yaxis()
     ax.set_xlabel("strokes drawn")
