@@ -128,8 +128,10 @@ def test_explain_rank_with_report_from_ndjson(
         "drawings__rank2_synthesis.svg",
     ]
     report = (out / "drawings__report.pdf").read_bytes()
-    assert len(re.findall(rb"/Type\s*/Page\b", report)) == 4  # strip + 3 results
-    assert read_sidecar(out / "drawings__report.json")["page_count"] == 4
+    assert len(re.findall(rb"/Type\s*/Page\b", report)) == 7  # strip + 3 results, each with its stroke page
+    side = read_sidecar(out / "drawings__report.json")
+    assert side["page_count"] == 7
+    assert [len(p["strokes"]["per_stroke"]) for p in side["pages"]] == [2, 2, 2]  # one row per input stroke
 
 
 @pytest.mark.parametrize(

@@ -155,6 +155,10 @@ def test_report_writes_a_pdf(qtbot: Any, sync_app: AppParts, tmp_path: Path) -> 
     assert pdf.read_bytes()[:5] == b"%PDF-"
     side = json.loads((tmp_path / "report.json").read_text())
     assert len(side["pages"]) == 6
+    n_strokes = len(sync_app.window.current_sketch().strokes)
+    # a drawn sketch: the first five results each get a stroke page with one row per stroke
+    assert [len(p["strokes"]["per_stroke"]) for p in side["pages"][:5]] == [n_strokes] * 5
+    assert "strokes" not in side["pages"][5] and side["page_count"] == 1 + 6 + 5
 
 
 def test_session_save_and_open_restores_strokes_and_settings(

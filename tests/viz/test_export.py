@@ -157,6 +157,36 @@ def test_pdf_report_has_one_page_per_result_plus_the_strip(
     assert _pdf_pages(pdf2.read_bytes()) == 1
 
 
+def test_pdf_report_adds_a_stroke_page_where_a_page_carries_an_attribution(
+    expl: Explanation, result: RetrievalResult, provenance: Provenance, strokes: StrokeSketch, tmp_path: Path
+) -> None:
+    from zse_gui.stroke_results import StrokeAttribution
+
+    s = len(strokes.strokes)
+    removed = np.linspace(-1.0, 2.0, s).astype(np.float32)
+    attr = StrokeAttribution(
+        target_index=result.items[0].index,
+        target_path=result.items[0].path,
+        base_logit=1.5,
+        base_rank=0,
+        compared=tuple(it.index for it in result.items[:3]),
+        removed_logit=removed,
+        alone_logit=np.full(s, 0.5, np.float32),
+        removed_rank=np.arange(s, dtype=np.int64) % 3,
+        alone_rank=np.zeros(s, np.int64),
+    )
+    pages = [ReportPage(expl, result.items[0], provenance, strokes, attr), ReportPage(expl, result.items[1])]
+    pdf, side = write_pdf_report(tmp_path / "r.pdf", pages)
+    assert _pdf_pages(pdf.read_bytes()) == 3  # result 1, its stroke page, result 2
+    doc = read_sidecar(side)
+    assert doc["page_count"] == 3 and "strokes" not in doc["pages"][1]
+    rows = doc["pages"][0]["strokes"]["per_stroke"]
+    assert [r["stroke"] for r in rows] == list(range(s))
+    assert [r["contribution_logit"] for r in rows] == pytest.approx(
+        [1.5 - float(v) for v in removed], abs=1e-5
+    )
+
+
 def test_bad_options_and_sidecars(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         ExportOptions(formats=("gif",))

@@ -280,13 +280,21 @@ def _write_report(
     options: ExportOptions,
 ) -> None:
     """Explain the top ``--report`` results and write them as one multi-page PDF plus sidecar."""
+    from zse_gui.engine.strokes import attribute_strokes
+
     items = result.items[: args.report]
+    strokes = sketch.strokes  # None for a raster sketch
+    compared = [it.index for it in result.items if it.rn_logit is not None][:10]
     pages = []
     with progress("explaining", not args.quiet) as cb:
         for k, it in enumerate(items):
             cb(k, len(items))
             expl = engine.explain(query, gallery, index=it.index)
-            pages.append(ReportPage(expl, it, _provenance(engine, sketch, it.path, it.label, it.final_rank)))
+            attr = None
+            if strokes is not None:  # a drawing: each result also gets its stroke page
+                attr = attribute_strokes(engine, strokes, gallery, it.index, compared)
+            prov = _provenance(engine, sketch, it.path, it.label, it.final_rank)
+            pages.append(ReportPage(expl, it, prov, strokes, attr))
         cb(len(items), len(items))
     thumbs = [read_image_rgb(it.path) for it in items]
     header = f"{sketch.source}   model {engine.config.name} ({engine.weights_info.sha256[:12]})"

@@ -16,6 +16,7 @@ from zse_gui.qt.render import ViewState
 from zse_gui.qt.state import ExplainPayload
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import RetrievalResult
+from zse_gui.sketch import StrokeSketch
 from zse_gui.viz.export import ReportPage, export_explanation, write_pdf_report
 from zse_gui.viz.sidecar import Provenance
 
@@ -47,6 +48,9 @@ def export_job(
     return Job("export", run, key=None, label=f"export {path}")
 
 
+REPORT_STROKE_PAGES = 5  # drawn sketches: the first results also get a stroke-attribution page
+
+
 def report_job(
     query: Query,
     result: RetrievalResult,
@@ -55,11 +59,15 @@ def report_job(
     faithfulness_top: int,
     provenances: Sequence[Provenance],
 ) -> Job:
-    """Explain every shown result and write a multi-page PDF (overview strip, then a page each)."""
+    """Explain every shown result and write a multi-page PDF (overview strip, then a page each; for a
+    drawn sketch the first ``REPORT_STROKE_PAGES`` results are each followed by a stroke page)."""
     items = tuple(result.items)
     provs = tuple(provenances)
+    compared = [it.index for it in items if it.rn_logit is not None][:10]
 
     def run(st: EngineState, ctx: JobContext) -> list[str]:
+        from zse_gui.engine.strokes import attribute_strokes  # torch: on the worker thread only
+
         engine = need_engine(st)
         gallery = need_gallery(st)
         pages = []
@@ -69,7 +77,18 @@ def report_job(
             expl = engine.explain(
                 query, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
             )
-            pages.append(ReportPage(expl, item, prov))
+            drawn = query if isinstance(query, StrokeSketch) and n < REPORT_STROKE_PAGES else None
+            attr = None
+            if drawn is not None:
+                attr = attribute_strokes(
+                    engine,  # type: ignore[arg-type]
+                    drawn,
+                    gallery,
+                    item.index,
+                    compared,
+                    cancel=ctx.cancelled,
+                )
+            pages.append(ReportPage(expl, item, prov, drawn, attr))
         ctx.progress(len(items), len(items))
         strip = None
         if pages:

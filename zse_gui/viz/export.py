@@ -23,6 +23,8 @@ from PIL import Image
 
 from zse_gui.errors import ConfigError
 from zse_gui.results import Explanation, RankedItem, RetrievalResult
+from zse_gui.sketch import StrokeSketch
+from zse_gui.stroke_results import StrokeAttribution
 from zse_gui.viz.attention import BACKGROUNDS, render_ret_attention
 from zse_gui.viz.correspondence import (
     CorrespondenceSettings,
@@ -41,6 +43,7 @@ from zse_gui.viz.figures import (
     synthesis_figure,
 )
 from zse_gui.viz.sidecar import Provenance, explanation_summary, pairs_to_json, write_sidecar
+from zse_gui.viz.strokes import stroke_page_figure, stroke_table
 from zse_gui.viz.synthesis import render_kernel, render_synthesis
 
 __all__ = [
@@ -280,6 +283,8 @@ class ReportPage:
     explanation: Explanation
     item: RankedItem | None = None
     provenance: Provenance | None = None
+    sketch: StrokeSketch | None = None
+    strokes: StrokeAttribution | None = None  # with ``sketch``: a stroke page follows this page
 
 
 def write_pdf_report(
@@ -289,7 +294,8 @@ def write_pdf_report(
     strip: tuple[np.ndarray, RetrievalResult, Sequence[np.ndarray], str | None] | None = None,
     header: str = "",
 ) -> tuple[Path, Path]:
-    """Write a multi-page PDF report (optional retrieval strip page, then one page per result).
+    """Write a multi-page PDF report (optional retrieval strip page, then one page per result, each
+    followed by a stroke-attribution page where the page carries one).
 
     Args:
         path: the ``.pdf`` to write; the sidecar goes next to it as ``<name>.json``.
@@ -309,17 +315,25 @@ def write_pdf_report(
         if strip is not None:
             query, result, thumbs, label = strip
             pdf.savefig(strip_figure(query, result, thumbs, len(pages) or None, label))
+        n_pages = int(strip is not None)
         for page in pages:
             fig, pairs = report_page_figure(page.explanation, page.item, settings, header=header)
             pdf.savefig(fig)
-            records.append(
-                {
-                    **(page.provenance or Provenance()).to_dict(),
-                    "explanation": explanation_summary(page.explanation),
-                    "pairs": pairs_to_json(page.explanation, pairs),
+            n_pages += 1
+            record = {
+                **(page.provenance or Provenance()).to_dict(),
+                "explanation": explanation_summary(page.explanation),
+                "pairs": pairs_to_json(page.explanation, pairs),
+            }
+            if page.strokes is not None and page.sketch is not None:
+                pdf.savefig(stroke_page_figure(page.sketch, page.strokes, header=header))
+                n_pages += 1
+                record["strokes"] = {
+                    "base_logit": round(page.strokes.base_logit, 6),
+                    "compared": list(page.strokes.compared),
+                    "per_stroke": stroke_table(page.strokes, page.sketch),
                 }
-            )
-    n_pages = len(pages) + (strip is not None)
+            records.append(record)
     sidecar = write_sidecar(
         out.with_suffix(".json"),
         {"report": out.name, "page_count": n_pages, "settings": settings.to_dict(), "pages": records},

@@ -36,6 +36,7 @@ __all__ = [
     "replay_figure",
     "save_gif",
     "stroke_at",
+    "stroke_page_figure",
     "stroke_hover_texts",
     "stroke_table",
 ]
@@ -287,6 +288,58 @@ def figure_rgb(fig: Figure) -> np.ndarray:
     canvas.draw()  # type: ignore[no-untyped-call]
     rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call]
     return np.ascontiguousarray(rgba[:, :, :3])
+
+
+def stroke_page_figure(
+    sketch: StrokeSketch, attr: StrokeAttribution, header: str = "", max_rows: int = 40
+) -> Figure:
+    """One A4-landscape report page: the strokes coloured by contribution, and a per-stroke table.
+
+    The table lists strokes most supporting first (1-based stroke numbers, as in the app's hover
+    text): the logit change without the stroke, the score and rank without it, and alone.
+    """
+    fig = Figure(figsize=(11.69, 8.27), dpi=100)
+    lines = [header] if header else []
+    lines.append(
+        f"stroke attribution of {Path(attr.target_path).name}: relation score {attr.base_score:.3f} "
+        f"(logit {attr.base_logit:.2f}), rank {attr.base_rank + 1} of {len(attr.compared)} compared"
+    )
+    fig.text(0.02, 0.98, "\n".join(lines), fontsize=9, va="top", family="monospace")
+    image, _ = render_stroke_attribution(sketch, attr.contribution, size=640)
+    ax = fig.add_axes((0.02, 0.04, 0.46, 0.86))
+    ax.imshow(image, interpolation="antialiased")
+    ax.set_axis_off()
+    ax.set_title("orange: supports this result; purple: better without the stroke", fontsize=8)
+    order = [int(k) for k in attr.order()]
+    rows = [f"{'stroke':>6} {'change':>8} {'without':>8} {'rank':>5} {'alone':>7} {'rank':>5}"]
+    for k in order[:max_rows]:
+        removed = attr.removed_logit[k]
+        alone = attr.alone_logit[k]
+        rows.append(
+            f"{k + 1:>6} "
+            + (
+                f"{-attr.contribution[k]:>+8.2f} {attr.removed_score[k]:>8.3f} {attr.removed_rank[k] + 1:>5}"
+                if np.isfinite(removed)
+                else f"{'-':>8} {'no ink':>8} {'-':>5}"
+            )
+            + (
+                f" {attr.alone_score[k]:>7.3f} {attr.alone_rank[k] + 1:>5}"
+                if np.isfinite(alone)
+                else f" {'no ink':>7} {'-':>5}"
+            )
+        )
+    if len(order) > max_rows:
+        rows.append(f"... {len(order) - max_rows} more strokes in the sidecar")
+    fig.text(
+        0.52,
+        0.9,
+        "change = logit without the stroke minus the whole sketch's; scores are sigmoids of logits\n\n"
+        + "\n".join(rows),
+        fontsize=7.5,
+        va="top",
+        family="monospace",
+    )
+    return fig
 
 
 def stroke_hover_texts(attr: StrokeAttribution) -> list[str]:
