@@ -25,7 +25,7 @@ def _show_strokes(parts: AppParts) -> None:
 def test_opening_the_tab_measures_the_selected_result(qtbot: Any, sync_app: AppParts) -> None:
     _show_strokes(sync_app)
     tab = sync_app.window.explanation.strokes
-    assert tab.attribution.has_image() and tab.replay.has_image()
+    assert tab.attribution.has_image() and tab.replay.has_image() and tab.occlusion.has_image()
     assert "Match strength" in tab.strength.text() and tab.strength.toolTip()
     assert not tab.progress.isVisible()
     asked = sync_app.controller.strokes.asked

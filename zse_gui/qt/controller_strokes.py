@@ -15,7 +15,13 @@ from zse_gui.errors import ZseError
 from zse_gui.qt.jobs import SearchParams, strokes_job
 from zse_gui.qt.state import StrokesPayload
 from zse_gui.qt.worker import JobResult
-from zse_gui.viz.strokes import figure_rgb, render_stroke_attribution, replay_figure, stroke_hover_texts
+from zse_gui.viz.strokes import (
+    figure_rgb,
+    render_occlusion,
+    render_stroke_attribution,
+    replay_figure,
+    stroke_hover_texts,
+)
 
 if TYPE_CHECKING:
     from zse_gui.qt.controller import Controller
@@ -112,5 +118,7 @@ class StrokesController:
                 r = p.replay
                 fig = replay_figure(r, title="Rank of this photo while drawing", width_in=5.0)
                 c.view.set_strokes_replay(figure_rgb(fig))
+            if p.occlusion is not None:
+                c.view.set_strokes_occlusion(render_occlusion(p.occlusion, size=320))
         except ZseError as exc:
             c.view.show_error("Cannot draw the stroke views", str(exc))

@@ -180,18 +180,23 @@ def explain_job(query: Query, item: RankedItem, faithfulness_top: int, revision:
     return Job("explain", run, key=key, label=f"explain {item.path}")
 
 
+OCCLUSION_WINDOW = 2  # patches per side of each masked photo window in the Strokes tab
+
+
 def strokes_job(
     sketch: StrokeSketch, item: RankedItem, result: RetrievalResult, params: SearchParams, revision: Revision
 ) -> Job:
-    """The Strokes tab for one result: strength, stroke attribution (emitted as ``"partial"``) and the
-    replay of the drawing following that photo (the final payload). Progress is reported throughout.
+    """The Strokes tab for one result: strength, stroke attribution and the replay of the drawing
+    following that photo (each emitted as ``"partial"``), then the photo's occlusion map (the final
+    payload). Progress is reported throughout.
 
     The attribution ranks among the result's first 10 re-ranked items; the replay uses the app's
     search settings, so its last point is the rank the grid shows.
     """
 
     def run(state: EngineState, ctx: JobContext) -> StrokesPayload:
-        from zse_gui.engine.replay import ReplayTarget, replay_sketch  # torch: on the worker thread only
+        from zse_gui.engine.occlusion import occlusion_map  # torch: on the worker thread only
+        from zse_gui.engine.replay import ReplayTarget, replay_sketch
         from zse_gui.engine.strength import result_strength
         from zse_gui.engine.strokes import attribute_strokes
 
@@ -200,8 +205,8 @@ def strokes_job(
         strength = result_strength(result, position)
         compared = [it.index for it in result.items if it.rn_logit is not None][:10]
 
-        def attr_progress(done: int, total: int) -> None:  # the first half of the bar
-            ctx.progress(round(50 * done / max(total, 1)), 100)
+        def attr_progress(done: int, total: int) -> None:  # the first 40 % of the bar
+            ctx.progress(round(40 * done / max(total, 1)), 100)
 
         attr = attribute_strokes(
             engine,  # type: ignore[arg-type]
@@ -215,8 +220,8 @@ def strokes_job(
         ctx.emit("partial", StrokesPayload(item, strength, attr, None, revision))
         ctx.check()
 
-        def replay_progress(done: int, total: int) -> None:  # the second half
-            ctx.progress(50 + round(50 * done / max(total, 1)), 100)
+        def replay_progress(done: int, total: int) -> None:  # the next 40 %
+            ctx.progress(40 + round(40 * done / max(total, 1)), 100)
 
         rep = replay_sketch(
             engine,  # type: ignore[arg-type]
@@ -227,7 +232,18 @@ def strokes_job(
             cancel=ctx.cancelled,
             progress=replay_progress,
         )
-        return StrokesPayload(item, strength, attr, rep, revision)
+        ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision))
+        ctx.check()
+        ctx.progress(80, 100)
+        occ = occlusion_map(
+            engine,  # type: ignore[arg-type]
+            sketch,
+            gallery,
+            item.index,
+            window=OCCLUSION_WINDOW,
+            cancel=ctx.cancelled,
+        )
+        return StrokesPayload(item, strength, attr, rep, revision, occ)
 
     key = (revision, query_digest(sketch), item.index, params)
     return Job("strokes", run, key=key, label=f"strokes {item.path}")

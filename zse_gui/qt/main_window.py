@@ -277,6 +277,9 @@ class MainWindow(QMainWindow):
     def set_strokes_replay(self, image: np.ndarray | None, text: str = "") -> None:
         self.explanation.strokes.set_replay(image, text)
 
+    def set_strokes_occlusion(self, image: np.ndarray | None, text: str = "") -> None:
+        self.explanation.strokes.set_occlusion(image, text)
+
     def set_strength(self, text: str, tooltip: str) -> None:
         self.explanation.strokes.set_strength(text, tooltip)
 

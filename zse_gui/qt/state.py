@@ -16,7 +16,7 @@ import numpy as np
 from zse_gui.data.splits import canonical_class
 from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.sketch import CANVAS_SIZE, StrokeSketch, query_digest
-from zse_gui.stroke_results import MatchStrength, Replay, StrokeAttribution
+from zse_gui.stroke_results import MatchStrength, OcclusionMap, Replay, StrokeAttribution
 
 __all__ = [
     "AppState",
@@ -130,8 +130,8 @@ class ExplainPayload:
 class StrokesPayload:
     """The Strokes tab's numbers for one result, stamped with the revision they were computed for.
 
-    ``attribution`` arrives first (a partial payload), ``replay`` with the final one; ``strength``
-    comes with both.
+    ``attribution`` arrives first (a partial payload), then ``replay`` (another partial one), then
+    the photo's ``occlusion`` map with the final one; ``strength`` comes with all.
     """
 
     item: RankedItem
@@ -139,6 +139,7 @@ class StrokesPayload:
     attribution: StrokeAttribution | None
     replay: Replay | None
     revision: Revision = field(default_factory=Revision)
+    occlusion: OcclusionMap | None = None  # the photo side, last to arrive
 
 
 def sketch_key(sketch: StrokeSketch, background_key: str) -> str:

@@ -1,5 +1,5 @@
-"""The Strokes tab: strokes coloured by what they do for the selected result, its replay curve, and
-the match strength.
+"""The Strokes tab: strokes coloured by what they do for the selected result, its replay curve, the
+photo's occlusion map, and the match strength.
 
 The images come from ``zse_gui.viz.strokes`` (set by the controller); hovering a stroke shows its
 numbers, hit-tested against the panel transform the renderer returned.
@@ -40,6 +40,12 @@ class StrokesTab(QWidget):
         self.progress.setMaximumHeight(14)
         self.attribution = ImagePane(NO_STROKES, self)
         self.replay = ImagePane("", self)
+        self.occlusion = ImagePane("", self)
+        self.occlusion.setToolTip(
+            "Photo occlusion: each window of the photo painted over in turn; brighter = the relation "
+            "score fell more. The area under the deletion curve (masking the brightest windows "
+            "first) is lower when the map found what the score depends on."
+        )
         self.info = QLabel(self)
         self.info.setWordWrap(True)
         self.info.setTextFormat(Qt.TextFormat.RichText)
@@ -47,6 +53,7 @@ class StrokesTab(QWidget):
         panes = QHBoxLayout()
         panes.addWidget(self.attribution, 1)
         panes.addWidget(self.replay, 1)
+        panes.addWidget(self.occlusion, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         lay.addWidget(self.strength)
@@ -85,9 +92,13 @@ class StrokesTab(QWidget):
     def set_replay(self, image: np.ndarray | None, text: str = "") -> None:
         self.replay.set_image(image, text)
 
+    def set_occlusion(self, image: np.ndarray | None, text: str = "") -> None:
+        self.occlusion.set_image(image, text)
+
     def clear(self, placeholder: str = NO_STROKES) -> None:
         self.attribution.set_image(None, placeholder)
         self.replay.set_image(None, "")
+        self.occlusion.set_image(None, "")
         self._sketch = self._panel = None
         self._rows, self._summary = [], ""
         self.info.setText("")
