@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MatchStrength", "OcclusionMap", "Replay", "StrokeAttribution"]
+__all__ = ["MatchStrength", "OcclusionMap", "Replay", "StrokeAttribution", "StrokeContrast"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -81,6 +81,23 @@ class StrokeAttribution:
         """Stroke ids, most supporting first (NaN contributions last, ties by stroke id)."""
         c = np.nan_to_num(self.contribution.astype(np.float64), nan=-np.inf)
         return np.lexsort((np.arange(len(c)), -c))
+
+
+@dataclass(frozen=True)
+class StrokeContrast:
+    """Why A and not B, per stroke: both results' attributions from one pass over the variants.
+
+    Attributes:
+        a, b: the attributions of results A and B (ranks among A and B only).
+    """
+
+    a: StrokeAttribution
+    b: StrokeAttribution
+
+    @property
+    def difference(self) -> np.ndarray:
+        """[S] float32 ``a.contribution - b.contribution``: positive = the stroke pulls towards A."""
+        return np.asarray(self.a.contribution - self.b.contribution, np.float32)
 
 
 @dataclass(frozen=True)

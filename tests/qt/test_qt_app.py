@@ -313,6 +313,7 @@ def test_screenshots_render_every_view(qtbot: Any, tmp_path: Path, gallery: Path
             "synthesis.png",
             "relation-kernel.png",
             "strokes.png",
+            "strokes-contrast.png",
         ]
     )
     sizes = set()

@@ -73,3 +73,46 @@ def test_an_opened_sketch_image_has_no_strokes_to_measure(qtbot: Any, sync_app: 
     ex.tabs.setCurrentWidget(ex.strokes)
     assert c.state.result is not None  # the search ran on the composed image
     assert not ex.strokes.attribution.has_image() and c.strokes.asked is None
+
+
+def test_why_this_and_not_that_colours_strokes_by_the_difference(qtbot: Any, sync_app: AppParts) -> None:
+    _show_strokes(sync_app)
+    c = sync_app.controller
+    tab = sync_app.window.explanation.strokes
+    assert tab.versus.isEnabled() and tab.versus.count() >= 2  # "(only this result)" + the others
+    own = tab.info.text()
+    tab.versus.activated.emit(1)  # the first other result
+    assert c.strokes.contrast_asked is not None and c.strokes.contrast_asked[0] == c.state.revision
+    assert tab.info.text().startswith("Why #") and "Orange strokes pull towards" in tab.info.text()
+    tab.attribution.hovered.emit(-1.0, -1.0)
+    panel = tab._panel
+    assert panel is not None
+    x, y = np.asarray(zigzag().strokes[0].points[1]) * panel.scale + np.asarray(panel.offset)
+    tab.attribution.hovered.emit(float(x), float(y))
+    assert tab.info.text().startswith("Stroke 1: towards #")
+    tab.versus.activated.emit(0)  # back to this result alone
+    assert c.strokes.contrast_asked is None and tab.info.text() == own
+
+
+def test_a_late_contrast_for_an_older_sketch_is_dropped(qtbot: Any, sync_app: AppParts) -> None:
+    from zse_gui.qt.state import ContrastPayload
+    from zse_gui.stroke_results import StrokeContrast
+
+    _show_strokes(sync_app)
+    c = sync_app.controller
+    tab = sync_app.window.explanation.strokes
+    tab.versus.activated.emit(1)
+    shown = tab.info.text()
+    old = c.state.revision
+    a, b = c.strokes.item, c.state.result.items[1] if c.state.result else None
+    attr = c.strokes.last.attribution if c.strokes.last else None
+    assert a is not None and b is not None and attr is not None
+    more = StrokeSketch(
+        (*zigzag().strokes, Stroke(np.array([[50, 50], [90, 60]], np.float32), 4.0)), (512, 512)
+    )
+    sync_app.window.set_sketch(more)
+    c._on_view_strokes_changed(more)
+    assert c.strokes.contrast_asked is None and tab.info.text() != shown
+    late = ContrastPayload(a, b, StrokeContrast(attr, attr), old)
+    c.strokes.on_contrast_result(JobResult("contrast", 99, "done", late))
+    assert not tab.attribution.has_image()

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from zse_gui.errors import CancelledError, GalleryError, InvalidSketchError
 from zse_gui.model.layers import CrossProjections
 from zse_gui.results import PreparedImage
 from zse_gui.sketch import StrokeSketch
-from zse_gui.stroke_results import StrokeAttribution
+from zse_gui.stroke_results import StrokeAttribution, StrokeContrast
 
 __all__ = [
     "ENCODE_BATCH",
@@ -279,23 +278,6 @@ def _column(
         removed_rank=all_rank[:n],
         alone_rank=all_rank[n:],
     )
-
-
-@dataclass(frozen=True)
-class StrokeContrast:
-    """Why A and not B, per stroke: both results' attributions from one pass over the variants.
-
-    Attributes:
-        a, b: the attributions of results A and B (ranks among A and B only).
-    """
-
-    a: StrokeAttribution
-    b: StrokeAttribution
-
-    @property
-    def difference(self) -> np.ndarray:
-        """[S] float32 ``a.contribution - b.contribution``: positive = the stroke pulls towards A."""
-        return np.asarray(self.a.contribution - self.b.contribution, np.float32)
 
 
 def contrast_strokes(

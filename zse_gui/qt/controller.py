@@ -180,6 +180,7 @@ class Controller(FilesMixin, QObject):
         v.synthesis_options_changed.connect(self._on_view_synthesis_options_changed)
         v.synthesis_cell_pointed.connect(self._on_view_synthesis_cell_pointed)
         v.strokes_requested.connect(self._on_view_strokes_requested)
+        v.contrast_requested.connect(self.strokes.request_contrast)
         v.gallery_open_requested.connect(self._on_view_gallery_open_requested)
         v.cancel_requested.connect(self._on_view_cancel_requested)
         v.sketch_open_requested.connect(self._on_view_sketch_open_requested)
@@ -204,6 +205,7 @@ class Controller(FilesMixin, QObject):
         self.worker.cancel("search")
         self.worker.cancel("explain")
         self.worker.cancel("strokes")
+        self.worker.cancel("contrast")
         self.view.set_status(f"Loading {name} {weights or '(random init)'}…")
         self.view.set_model_label(f"{name}: loading…")
         self.worker.submit(load_model_job(name, weights or None, self.settings.device))
@@ -251,7 +253,7 @@ class Controller(FilesMixin, QObject):
             return
         self._shut_down = True
         self.timer.stop()
-        for lane in ("index", "search", "explain", "strokes", "export"):
+        for lane in ("index", "search", "explain", "strokes", "contrast", "export"):
             self.worker.cancel(lane)
         self.worker.stop()
         if self.persist:
@@ -283,6 +285,7 @@ class Controller(FilesMixin, QObject):
         self.worker.cancel("search")
         self.worker.cancel("explain")
         self.worker.cancel("strokes")
+        self.worker.cancel("contrast")
         self._clear_results()
         self.view.set_results_message(EMPTY_CANVAS)
         self.view.set_latency("")
@@ -341,6 +344,7 @@ class Controller(FilesMixin, QObject):
             "search": self._on_search_result,
             "explain": self._on_explain_result,
             "strokes": self.strokes.on_result,
+            "contrast": self.strokes.on_contrast_result,
             "export": self._on_export_result,
         }.get(res.lane)
         if handler is not None:

@@ -1,8 +1,9 @@
 """The Strokes tab's part of the controller: when to compute it, and what to show.
 
 The numbers are computed only while the tab is on show, for the selected result of the current
-ranking, on the worker's ``strokes`` lane. Every request carries the sketch revision; whatever
-comes back for another revision is dropped, and a new sketch cancels the lane at once.
+ranking, on the worker's ``strokes`` lane; a contrast with a second result (why A and not B) runs
+on the ``contrast`` lane. Every request carries the sketch revision; whatever comes back for
+another revision is dropped, and a new sketch cancels both lanes at once.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from zse_gui.errors import ZseError
-from zse_gui.qt.jobs import SearchParams, strokes_job
-from zse_gui.qt.state import StrokesPayload
+from zse_gui.qt.jobs import SearchParams, contrast_job, strokes_job
+from zse_gui.qt.state import ContrastPayload, StrokesPayload
 from zse_gui.qt.worker import JobResult
 from zse_gui.viz.strokes import (
     figure_rgb,
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
     from zse_gui.qt.controller import Controller
     from zse_gui.results import RankedItem
 
-__all__ = ["StrokesController", "NEEDS_STROKES"]
+__all__ = ["StrokesController", "NEEDS_STROKES", "CONTRAST_CHOICES"]
+
+CONTRAST_CHOICES = 20  # results offered as B in "why this and not"
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,9 @@ class StrokesController:
     def __init__(self, owner: Controller) -> None:
         self.c = owner
         self.asked: tuple[object, int] | None = None  # (revision, gallery index) last requested
+        self.item: RankedItem | None = None  # result A of the tab
+        self.contrast_asked: tuple[object, int, int] | None = None  # (revision, index A, index B)
+        self.last: StrokesPayload | None = None  # to go back from a contrast to A's own attribution
 
     def request(self, item: RankedItem | None = None) -> None:
         """Compute the tab for ``item`` (default: the selected result) if the tab is on show."""
@@ -62,7 +68,13 @@ class StrokesController:
         if self.asked == (st.revision, item.index):
             return
         self.asked = (st.revision, item.index)
+        self.item, self.contrast_asked, self.last = item, None, None
+        c.worker.cancel("contrast")
         c.view.clear_strokes(f"Measuring what each stroke does for #{item.final_rank + 1}…")
+        others = [(k, it) for k, it in enumerate(result.items) if it.index != item.index][:CONTRAST_CHOICES]
+        c.view.set_strokes_versus(
+            [f"#{it.final_rank + 1} {it.label or ''}".strip() for _, it in others], [k for k, _ in others]
+        )
         c.view.set_strokes_progress(0, 100, "strokes")
         params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
         c.worker.submit(strokes_job(st.sketch, item, result, params, st.revision))
@@ -71,7 +83,8 @@ class StrokesController:
         """A new sketch (or none): what is in flight is for the old one."""
         if self.asked is not None and self.asked[0] != self.c.state.revision:
             self.c.worker.cancel("strokes")
-            self.asked = None
+            self.c.worker.cancel("contrast")
+            self.asked = self.contrast_asked = self.last = self.item = None
             self.c.view.clear_strokes("The sketch changed: select a result to measure its strokes.")
 
     def on_result(self, res: JobResult) -> None:
@@ -94,15 +107,83 @@ class StrokesController:
             return  # for another sketch, gallery, model or result
         if res.stage == "done":
             c.view.set_strokes_progress(0, 0)
-        self._show(payload)
+        self.last = payload
+        self._show(payload, attribution=self.contrast_asked is None)  # a chosen contrast keeps its pane
 
-    def _show(self, p: StrokesPayload) -> None:
+    def request_contrast(self, position: int) -> None:
+        """Why result A (the tab's) and not ``result.items[position]``; -1 shows A's own attribution."""
+        c, st = self.c, self.c.state
+        a, result = self.item, st.result
+        if a is None or result is None or self.asked is None or self.asked[0] != st.revision:
+            return
+        if position < 0 or position >= len(result.items):
+            c.worker.cancel("contrast")
+            self.contrast_asked = None
+            if self.last is not None:
+                self._show(self.last)
+            return
+        b = result.items[position]
+        if b.index == a.index or self.contrast_asked == (st.revision, a.index, b.index):
+            return
+        self.contrast_asked = (st.revision, a.index, b.index)
+        c.view.set_strokes_progress(0, 1, "contrast")
+        c.worker.submit(contrast_job(st.sketch, a, b, st.revision))
+
+    def on_contrast_result(self, res: JobResult) -> None:
+        c, st = self.c, self.c.state
+        if self.contrast_asked is None or self.contrast_asked[0] != st.revision:
+            return  # withdrawn, or for another sketch
+        if res.stage == "progress":
+            done, total = res.payload
+            c.view.set_strokes_progress(done, total, "contrast")
+            return
+        if res.stage == "error":
+            c.view.set_strokes_progress(0, 0)
+            c.view.show_error("Cannot compare the two results", res.error)
+            self.contrast_asked = None
+            return
+        if res.stage != "done":
+            return
+        p: ContrastPayload = res.payload
+        if p.revision != st.revision or self.contrast_asked != (st.revision, p.a.index, p.b.index):
+            return
+        c.view.set_strokes_progress(0, 0)
+        self._show_contrast(p)
+
+    def _show_contrast(self, p: ContrastPayload) -> None:
+        c = self.c
+        con, a, b = p.contrast, p.a, p.b
+        na, nb = (
+            f"#{a.final_rank + 1} {a.label or ''}".strip(),
+            f"#{b.final_rank + 1} {b.label or ''}".strip(),
+        )
+        diff = con.difference
+        image, panel = render_stroke_attribution(
+            c.state.sketch, diff, label=f"towards {na} (orange) or {nb} (purple)"
+        )
+        rows = [
+            f"Stroke {k + 1}: towards {na} by {d:+.2f} logit "
+            f"(without it {na} changes {-con.a.contribution[k]:+.2f}, {nb} {-con.b.contribution[k]:+.2f})"
+            for k, d in enumerate(diff)
+        ]
+        finite = [k for k in range(len(diff)) if diff[k] == diff[k]]
+        lead = max(finite, key=lambda k: diff[k]) + 1 if finite else 0
+        summary = (
+            f"Why {html.escape(na)} and not {html.escape(nb)}: logits {con.a.base_logit:.2f} vs "
+            f"{con.b.base_logit:.2f}. Orange strokes pull towards {html.escape(na)}, purple ones towards "
+            f"{html.escape(nb)}"
+            + (f"; stroke {lead} pulls most towards {html.escape(na)}." if lead else ".")
+            + " Hover a stroke for its numbers."
+        )
+        c.view.set_strokes_attribution(image, c.state.sketch, panel, rows, summary)
+
+    def _show(self, p: StrokesPayload, attribution: bool = True) -> None:
         c = self.c
         s = p.strength
         z = "" if s.z != s.z else f" (stands out by {s.z:.1f})"  # NaN: too few results
         c.view.set_strength(f"<b>Match strength:</b> {html.escape(s.label)}{z}", s.tooltip)
         try:
-            if p.attribution is not None:
+            if p.attribution is not None and attribution:
                 a = p.attribution
                 image, panel = render_stroke_attribution(c.state.sketch, a.contribution)
                 best = a.order()[0] + 1

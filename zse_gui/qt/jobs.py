@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 from zse_gui.errors import GalleryError, WeightsError
 from zse_gui.qt.protocols import Query, SearchEngine
-from zse_gui.qt.state import ExplainPayload, GalleryInfo, ModelInfo, Revision, Stamped, StrokesPayload
+from zse_gui.qt.state import (
+    ContrastPayload,
+    ExplainPayload,
+    GalleryInfo,
+    ModelInfo,
+    Revision,
+    Stamped,
+    StrokesPayload,
+)
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch, query_digest
@@ -247,3 +255,29 @@ def strokes_job(
 
     key = (revision, query_digest(sketch), item.index, params)
     return Job("strokes", run, key=key, label=f"strokes {item.path}")
+
+
+def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: Revision) -> Job:
+    """Why result ``a`` and not ``b``, per stroke (one encoding of the stroke variants scores both)."""
+
+    def run(state: EngineState, ctx: JobContext) -> ContrastPayload:
+        from zse_gui.engine.strokes import contrast_strokes  # torch: on the worker thread only
+
+        engine, gallery = need_engine(state), need_gallery(state)
+
+        def on_progress(done: int, total: int) -> None:
+            ctx.progress(done, total)
+
+        con = contrast_strokes(
+            engine,  # type: ignore[arg-type]
+            sketch,
+            gallery,
+            a.index,
+            b.index,
+            cancel=ctx.cancelled,
+            progress=on_progress,
+        )
+        return ContrastPayload(a, b, con, revision)
+
+    key = (revision, query_digest(sketch), a.index, b.index)
+    return Job("contrast", run, key=key, label=f"contrast {a.path} / {b.path}")

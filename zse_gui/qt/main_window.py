@@ -66,6 +66,9 @@ class MainWindow(QMainWindow):
     synthesis_options_changed = Signal(object)
     synthesis_cell_pointed = Signal(str, int)
     strokes_requested = Signal()  # the Strokes tab was opened: compute it for the selected result
+    contrast_requested = Signal(
+        int
+    )  # Strokes tab: why the selected result and not result list[pos] (-1: none)
     # files, model, device
     gallery_open_requested = Signal(str)
     cancel_requested = Signal()
@@ -147,6 +150,7 @@ class MainWindow(QMainWindow):
         ex.synthesis.options_changed.connect(self.synthesis_options_changed)
         ex.synthesis.cell_pointed.connect(self.synthesis_cell_pointed)
         ex.tabs.currentChanged.connect(self._on_explanation_tab_changed)
+        ex.strokes.contrast_requested.connect(self.contrast_requested)
         self.cancel_btn.clicked.connect(self.cancel_requested)
 
     def _on_explanation_tab_changed(self, index: int) -> None:
@@ -276,6 +280,9 @@ class MainWindow(QMainWindow):
 
     def set_strokes_replay(self, image: np.ndarray | None, text: str = "") -> None:
         self.explanation.strokes.set_replay(image, text)
+
+    def set_strokes_versus(self, labels: list[str], positions: list[int]) -> None:
+        self.explanation.strokes.set_versus_choices(labels, positions)
 
     def set_strokes_occlusion(self, image: np.ndarray | None, text: str = "") -> None:
         self.explanation.strokes.set_occlusion(image, text)

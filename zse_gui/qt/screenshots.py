@@ -136,6 +136,15 @@ def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: st
             px * st._panel.scale + st._panel.offset[0], py * st._panel.scale + st._panel.offset[1]
         )
     shots.append(_grab(win, out_dir / "strokes.png"))
+    # why this and not another: the first result of another class than the selected one
+    a = parts.controller.strokes.item
+    labels = [st.versus.itemText(r) for r in range(1, st.versus.count())]
+    other = next((r for r, t in enumerate(labels, 1) if a is not None and a.label and a.label not in t), 1)
+    if st.versus.count() > 1:
+        st.versus.setCurrentIndex(other)
+        st.versus.activated.emit(other)
+        QApplication.processEvents()
+        shots.append(_grab(win, out_dir / "strokes-contrast.png"))
     parts.controller.shutdown()
     win.close()
     return shots

@@ -16,7 +16,7 @@ import numpy as np
 from zse_gui.data.splits import canonical_class
 from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.sketch import CANVAS_SIZE, StrokeSketch, query_digest
-from zse_gui.stroke_results import MatchStrength, OcclusionMap, Replay, StrokeAttribution
+from zse_gui.stroke_results import MatchStrength, OcclusionMap, Replay, StrokeAttribution, StrokeContrast
 
 __all__ = [
     "AppState",
@@ -140,6 +140,16 @@ class StrokesPayload:
     replay: Replay | None
     revision: Revision = field(default_factory=Revision)
     occlusion: OcclusionMap | None = None  # the photo side, last to arrive
+
+
+@dataclass(frozen=True)
+class ContrastPayload:
+    """Why result A and not result B, per stroke, stamped with the revision it was computed for."""
+
+    a: RankedItem
+    b: RankedItem
+    contrast: StrokeContrast
+    revision: Revision = field(default_factory=Revision)
 
 
 def sketch_key(sketch: StrokeSketch, background_key: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QToolTip, QVBoxLayout, QWidget
 
 from zse_gui.qt.image_pane import ImagePane
 from zse_gui.sketch import StrokeSketch
@@ -29,12 +29,22 @@ class StrokesTab(QWidget):
     """
 
     stroke_hovered = Signal(int)
+    contrast_requested = Signal(int)  # position of result B in the result list; -1 = back to A alone
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.strength = QLabel(self)
         self.strength.setObjectName("strengthLabel")
         self.strength.setTextFormat(Qt.TextFormat.RichText)
+        self.versus = QComboBox(self)
+        self.versus.setObjectName("contrastChoice")
+        self.versus.setToolTip(
+            "Why this result and not another: colour the strokes by how much more they support this "
+            "result than the one chosen here (orange = towards this one, purple = towards the other)."
+        )
+        self.versus.setEnabled(False)
+        self._versus_positions: list[int] = []
+        self.versus.activated.connect(self._on_versus_activated)
         self.progress = QProgressBar(self)
         self.progress.setVisible(False)
         self.progress.setMaximumHeight(14)
@@ -56,7 +66,11 @@ class StrokesTab(QWidget):
         panes.addWidget(self.occlusion, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(self.strength)
+        top = QHBoxLayout()
+        top.addWidget(self.strength, 1)
+        top.addWidget(QLabel("Why this and not", self))
+        top.addWidget(self.versus)
+        lay.addLayout(top)
         lay.addWidget(self.progress)
         lay.addLayout(panes, 1)
         lay.addWidget(self.info)
@@ -92,6 +106,20 @@ class StrokesTab(QWidget):
     def set_replay(self, image: np.ndarray | None, text: str = "") -> None:
         self.replay.set_image(image, text)
 
+    def set_versus_choices(self, labels: list[str], positions: list[int]) -> None:
+        """The results B can be (``labels[i]`` is result list position ``positions[i]``)."""
+        self.versus.blockSignals(True)
+        self.versus.clear()
+        self.versus.addItem("(only this result)")
+        self.versus.addItems(labels)
+        self.versus.setCurrentIndex(0)
+        self.versus.blockSignals(False)
+        self._versus_positions = list(positions)
+        self.versus.setEnabled(bool(positions))
+
+    def _on_versus_activated(self, row: int) -> None:
+        self.contrast_requested.emit(self._versus_positions[row - 1] if row > 0 else -1)
+
     def set_occlusion(self, image: np.ndarray | None, text: str = "") -> None:
         self.occlusion.set_image(image, text)
 
@@ -99,6 +127,7 @@ class StrokesTab(QWidget):
         self.attribution.set_image(None, placeholder)
         self.replay.set_image(None, "")
         self.occlusion.set_image(None, "")
+        self.set_versus_choices([], [])
         self._sketch = self._panel = None
         self._rows, self._summary = [], ""
         self.info.setText("")

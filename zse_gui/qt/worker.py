@@ -3,7 +3,7 @@
 Rules (krita-ai-diffusion / ndv style):
 
 * **Lanes.** Every job belongs to a lane (``model``, ``index``, ``search``, ``explain``, ``strokes``,
-  ``export``).
+  ``contrast``, ``export``).
   A lane holds at most one pending job: a new submission replaces it (latest wins).
 * **Generations.** Each submission gets a new generation id for its lane. A running job whose lane
   has moved on sees ``ctx.cancelled()`` turn true, and whatever it still emits is dropped on the
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Lanes in the order the thread serves them: a model load must happen before the index that
 # depends on it, and an index before searches over it.
-LANES = ("model", "index", "search", "explain", "strokes", "export")
+LANES = ("model", "index", "search", "explain", "strokes", "contrast", "export")
 
 
 @dataclass(frozen=True)
