@@ -53,6 +53,24 @@ def test_replay_writes_curve_table_and_animation(
         assert gif.n_frames == n
 
 
+def test_replay_writes_an_mp4_with_one_frame_per_stroke(
+    gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    out = tmp_path / "rep"
+    args = [str(ndjson), "--gallery", str(gallery), "--target-class", "owl", "--out", str(out)]
+    assert replay.main([*args, "--animation", "mp4", "--rerank-depth", "2", *Q, *MODEL]) == 0
+    assert "replay.mp4" in capsys.readouterr().out and not (out / "replay.gif").exists()
+    video = cv2.VideoCapture(str(out / "replay.mp4"))
+    frames = 0
+    while video.read()[0]:
+        frames += 1
+    video.release()
+    strokes = len(quickdraw_sketch(read_quickdraw_ndjson(ndjson)[0]).strokes)
+    assert frames == strokes + 3  # one per stroke, the last held four times as long
+
+
 def test_target_rank_counts_like_the_results_grid(
     gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

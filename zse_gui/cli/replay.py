@@ -29,7 +29,7 @@ from zse_gui.errors import ImageReadError, InvalidSketchError, UsageError
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import Replay
 from zse_gui.viz.export import save_figure
-from zse_gui.viz.strokes import render_replay_frame, replay_figure, save_gif
+from zse_gui.viz.strokes import render_replay_frame, replay_figure, save_gif, save_mp4
 
 if TYPE_CHECKING:
     from zse_gui.engine.replay import ReplayTarget
@@ -43,8 +43,9 @@ examples:
   zse-replay my.json --gallery ~/photos --target-photo ~/photos/cat/cat_03.jpg --out replay
 
 Writes into --out: replay_curve.png/.svg/.pdf (the target's rank after each stroke), replay_curve.json
-(the numbers behind the curve), strokes.json (one row per stroke) and replay.gif (the drawing and the
-top results, stroke by stroke). --target-rank counts like the results grid: 1 is the top result.
+(the numbers behind the curve), strokes.json (one row per stroke) and replay.gif or .mp4 (--animation;
+the drawing and the top results, stroke by stroke). --target-rank counts like the results grid:
+1 is the top result.
 Exit codes: 0 ok, 1 other error, 2 bad arguments, 3 missing/unreadable file,
 4 empty or invalid sketch (or no strokes: a raster image cannot be replayed), 5 unreadable gallery or
 cache, 6 unknown model or bad weights, 130 interrupted.
@@ -74,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="results shown per frame of the animation (default: 5)")
     p.add_argument(
         "--frame-ms", type=int, default=600, help="milliseconds per animation frame (default: 600)"
+    )
+    p.add_argument(
+        "--animation",
+        choices=("gif", "mp4", "both"),
+        default="gif",
+        help="the replay animation as replay.gif, replay.mp4 or both (default: gif)"
     )
     add_gallery_args(p)
     add_model_args(p)
@@ -182,11 +189,15 @@ def _run(argv: Sequence[str] | None) -> int:
         )
         for k in range(len(rep.ranks))
     ]
-    save_gif(out / "replay.gif", frames, args.frame_ms)
+    animations = []
+    if args.animation in ("gif", "both"):
+        animations.append(save_gif(out / "replay.gif", frames, args.frame_ms).name)
+    if args.animation in ("mp4", "both"):
+        animations.append(save_mp4(out / "replay.mp4", frames, args.frame_ms).name)
     reach = ", ".join(f"top {k} {_after(rep.strokes_to_reach(k))}" for k in (1, 5, 10))
     final = int(rep.ranks[-1]) + 1
     print(f"{rep.target}: rank {final} of {rep.gallery_size} after {len(rep.ranks)} strokes ({reach})")
-    print(f"wrote {out}/replay_curve.png|svg|pdf|json, strokes.json, replay.gif")
+    print(f"wrote {out}/replay_curve.png|svg|pdf|json, strokes.json, {', '.join(animations)}")
     return EXIT_OK
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "render_stroke_attribution",
     "replay_figure",
     "save_gif",
+    "save_mp4",
     "stroke_at",
     "stroke_page_figure",
     "stroke_hover_texts",
@@ -277,6 +278,34 @@ def save_gif(path: str | os.PathLike[str], frames: Sequence[np.ndarray], frame_m
     durations = [int(frame_ms)] * (len(imgs) - 1) + [int(frame_ms) * 4]
     out = Path(path)
     imgs[0].save(out, format="GIF", save_all=True, append_images=imgs[1:], duration=durations, loop=0)
+    return out
+
+
+def save_mp4(path: str | os.PathLike[str], frames: Sequence[np.ndarray], frame_ms: int = 600) -> Path:
+    """Write [H, W, 3] uint8 frames as an MP4 video (MPEG-4 part 2, OpenCV's own encoder); the
+    last frame is held four times as long, like the GIF.
+
+    Raises:
+        OSError: the video cannot be opened for writing or was not written.
+    """
+    imgs = [_draw.check_image(f, "frame") for f in frames]
+    if not imgs:
+        raise ValueError("no frames to write")
+    h, w = imgs[0].shape[:2]
+    out = Path(path)
+    fps = 1000.0 / max(int(frame_ms), 1)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"cannot write a video to {out}")
+    try:
+        for img in [*imgs, imgs[-1], imgs[-1], imgs[-1]]:
+            if img.shape[:2] != (h, w):
+                img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+            writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    if not out.is_file() or out.stat().st_size == 0:
+        raise OSError(f"the video {out} was not written")
     return out
 
 
