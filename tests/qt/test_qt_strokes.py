@@ -116,3 +116,24 @@ def test_a_late_contrast_for_an_older_sketch_is_dropped(qtbot: Any, sync_app: Ap
     late = ContrastPayload(a, b, StrokeContrast(attr, attr), old)
     c.strokes.on_contrast_result(JobResult("contrast", 99, "done", late))
     assert not tab.attribution.has_image()
+
+
+def test_the_replay_player_steps_through_the_drawing_and_back_to_the_curve(
+    qtbot: Any, sync_app: AppParts
+) -> None:
+    _show_strokes(sync_app)
+    tab = sync_app.window.explanation.strokes
+    n = len(zigzag().strokes)
+    assert tab.play.isEnabled() and tab.step.maximum() == n
+    curve = tab.replay._image
+    assert curve is not None
+    curve = curve.copy()
+    tab.step.setValue(1)
+    assert tab.step_label.text() == f"stroke 1/{n}"
+    frame = tab.replay._image
+    assert frame is not None and frame != curve and frame.height() == tab._frames[0].shape[0]
+    tab.play.click()  # from stroke 1 to the last one, then back to the curve
+    assert tab.play.text() == "Stop"
+    for _ in range(n):
+        tab._on_tick()
+    assert tab.step.value() == 0 and tab.play.text() == "Play" and tab.replay._image == curve

@@ -29,7 +29,7 @@ from zse_gui.errors import ImageReadError, InvalidSketchError, UsageError
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import Replay
 from zse_gui.viz.export import save_figure
-from zse_gui.viz.strokes import render_replay_frame, replay_figure, save_gif, save_mp4
+from zse_gui.viz.strokes import replay_figure, replay_frames, save_gif, save_mp4
 
 if TYPE_CHECKING:
     from zse_gui.engine.replay import ReplayTarget
@@ -183,12 +183,7 @@ def _run(argv: Sequence[str] | None) -> int:
         json.dumps({**meta, "strokes": stroke_rows(rep, gallery.paths)}, indent=1)
     )
     cache: dict[str, np.ndarray] = {}
-    frames = [
-        render_replay_frame(
-            strokes, k + 1, rep, [_thumb(gallery.paths[i], cache) for i in rep.top[k] if i >= 0]
-        )
-        for k in range(len(rep.ranks))
-    ]
+    frames = replay_frames(strokes, rep, lambda i: _thumb(gallery.paths[i], cache))
     animations = []
     if args.animation in ("gif", "both"):
         animations.append(save_gif(out / "replay.gif", frames, args.frame_ms).name)

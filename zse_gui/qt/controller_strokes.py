@@ -46,6 +46,7 @@ class StrokesController:
         self.item: RankedItem | None = None  # result A of the tab
         self.contrast_asked: tuple[object, int, int] | None = None  # (revision, index A, index B)
         self.last: StrokesPayload | None = None  # to go back from a contrast to A's own attribution
+        self.replay_shown: object | None = None  # the replay whose curve and frames are on show
 
     def request(self, item: RankedItem | None = None) -> None:
         """Compute the tab for ``item`` (default: the selected result) if the tab is on show."""
@@ -68,7 +69,7 @@ class StrokesController:
         if self.asked == (st.revision, item.index):
             return
         self.asked = (st.revision, item.index)
-        self.item, self.contrast_asked, self.last = item, None, None
+        self.item, self.contrast_asked, self.last, self.replay_shown = item, None, None, None
         c.worker.cancel("contrast")
         c.view.clear_strokes(f"Measuring what each stroke does for #{item.final_rank + 1}…")
         others = [(k, it) for k, it in enumerate(result.items) if it.index != item.index][:CONTRAST_CHOICES]
@@ -84,7 +85,7 @@ class StrokesController:
         if self.asked is not None and self.asked[0] != self.c.state.revision:
             self.c.worker.cancel("strokes")
             self.c.worker.cancel("contrast")
-            self.asked = self.contrast_asked = self.last = self.item = None
+            self.asked = self.contrast_asked = self.last = self.item = self.replay_shown = None
             self.c.view.clear_strokes("The sketch changed: select a result to measure its strokes.")
 
     def on_result(self, res: JobResult) -> None:
@@ -195,10 +196,10 @@ class StrokesController:
                     "Hover a stroke for its numbers."
                 )
                 c.view.set_strokes_attribution(image, c.state.sketch, panel, stroke_hover_texts(a), summary)
-            if p.replay is not None:
-                r = p.replay
+            if p.replay is not None and p.replay is not self.replay_shown:  # keep a running player going
+                self.replay_shown = r = p.replay
                 fig = replay_figure(r, title="Rank of this photo while drawing", width_in=5.0)
-                c.view.set_strokes_replay(figure_rgb(fig))
+                c.view.set_strokes_replay(figure_rgb(fig), "", list(p.frames))
             if p.occlusion is not None:
                 c.view.set_strokes_occlusion(render_occlusion(p.occlusion, size=320))
         except ZseError as exc:

@@ -12,7 +12,10 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from zse_gui.errors import GalleryError, WeightsError
+import numpy as np
+
+from zse_gui.data.imageio import read_image_rgb
+from zse_gui.errors import GalleryError, ImageReadError, WeightsError
 from zse_gui.qt.protocols import Query, SearchEngine
 from zse_gui.qt.state import (
     ContrastPayload,
@@ -26,6 +29,7 @@ from zse_gui.qt.state import (
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch, query_digest
+from zse_gui.viz.strokes import replay_frames
 
 __all__ = [
     "EngineState",
@@ -240,7 +244,18 @@ def strokes_job(
             cancel=ctx.cancelled,
             progress=replay_progress,
         )
-        ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision))
+        thumbs: dict[int, np.ndarray] = {}
+
+        def photo(i: int) -> np.ndarray:
+            if i not in thumbs:
+                try:
+                    thumbs[i] = read_image_rgb(gallery.paths[i])
+                except ImageReadError:  # a photo gone since indexing: a grey tile
+                    thumbs[i] = np.full((32, 32, 3), 200, np.uint8)
+            return thumbs[i]
+
+        frames = tuple(replay_frames(sketch, rep, photo, size=200, thumb=72))
+        ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision, None, frames))
         ctx.check()
         ctx.progress(80, 100)
         occ = occlusion_map(
@@ -251,7 +266,7 @@ def strokes_job(
             window=OCCLUSION_WINDOW,
             cancel=ctx.cancelled,
         )
-        return StrokesPayload(item, strength, attr, rep, revision, occ)
+        return StrokesPayload(item, strength, attr, rep, revision, occ, frames)
 
     key = (revision, query_digest(sketch), item.index, params)
     return Job("strokes", run, key=key, label=f"strokes {item.path}")

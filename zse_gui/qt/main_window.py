@@ -278,8 +278,10 @@ class MainWindow(QMainWindow):
     ) -> None:
         self.explanation.strokes.set_attribution(image, sketch, panel, rows, summary)
 
-    def set_strokes_replay(self, image: np.ndarray | None, text: str = "") -> None:
-        self.explanation.strokes.set_replay(image, text)
+    def set_strokes_replay(
+        self, image: np.ndarray | None, text: str = "", frames: list[np.ndarray] | None = None
+    ) -> None:
+        self.explanation.strokes.set_replay(image, text, frames)
 
     def set_strokes_versus(self, labels: list[str], positions: list[int]) -> None:
         self.explanation.strokes.set_versus_choices(labels, positions)

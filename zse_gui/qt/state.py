@@ -140,6 +140,7 @@ class StrokesPayload:
     replay: Replay | None
     revision: Revision = field(default_factory=Revision)
     occlusion: OcclusionMap | None = None  # the photo side, last to arrive
+    frames: tuple[np.ndarray, ...] = ()  # the replay animation (drawing + top results), one per stroke
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,19 @@ numbers, hit-tested against the panel transform the renderer returned.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCursor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QToolTip, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 
 from zse_gui.qt.image_pane import ImagePane
 from zse_gui.sketch import StrokeSketch
@@ -18,6 +28,7 @@ from zse_gui.viz.strokes import StrokePanel, stroke_at
 
 __all__ = ["StrokesTab"]
 
+REPLAY_FRAME_MS = 700
 NO_STROKES = "Select a result to see what each stroke does for it."
 
 
@@ -62,7 +73,29 @@ class StrokesTab(QWidget):
         self.info.setMinimumHeight(36)
         panes = QHBoxLayout()
         panes.addWidget(self.attribution, 1)
-        panes.addWidget(self.replay, 1)
+        # the replay pane shows the curve (slider at 0) or the drawing after stroke k beside its results
+        self.play = QPushButton("Play", self)
+        self.play.setToolTip("Replay the drawing stroke by stroke, with the top results after each stroke")
+        self.step = QSlider(Qt.Orientation.Horizontal, self)
+        self.step.setToolTip("0: the rank curve; k: the drawing after stroke k and its top results")
+        self.step.setRange(0, 0)
+        self.step_label = QLabel("curve", self)
+        self._frames: list[np.ndarray] = []
+        self._curve: np.ndarray | None = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(REPLAY_FRAME_MS)
+        self._timer.timeout.connect(self._on_tick)
+        self.play.clicked.connect(self._on_play)
+        self.step.valueChanged.connect(self._on_step)
+        self._set_player_enabled(False)
+        player = QHBoxLayout()
+        player.addWidget(self.play)
+        player.addWidget(self.step, 1)
+        player.addWidget(self.step_label)
+        middle = QVBoxLayout()
+        middle.addWidget(self.replay, 1)
+        middle.addLayout(player)
+        panes.addLayout(middle, 1)
         panes.addWidget(self.occlusion, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -103,8 +136,52 @@ class StrokesTab(QWidget):
         self._sketch, self._panel, self._rows, self._summary = sketch, panel, rows, summary
         self.info.setText(summary)
 
-    def set_replay(self, image: np.ndarray | None, text: str = "") -> None:
+    def set_replay(
+        self, image: np.ndarray | None, text: str = "", frames: list[np.ndarray] | None = None
+    ) -> None:
+        """The rank curve and, when given, one animation frame per stroke for the player."""
+        self._timer.stop()
+        self._curve = image
+        self._frames = list(frames or [])
+        self.step.blockSignals(True)
+        self.step.setRange(0, len(self._frames))
+        self.step.setValue(0)
+        self.step.blockSignals(False)
+        self.step_label.setText("curve")
+        self.play.setText("Play")
+        self._set_player_enabled(bool(self._frames))
         self.replay.set_image(image, text)
+
+    def _set_player_enabled(self, on: bool) -> None:
+        for w in (self.play, self.step, self.step_label):
+            w.setEnabled(on)
+
+    def _on_step(self, k: int) -> None:
+        if 1 <= k <= len(self._frames):
+            self.step_label.setText(f"stroke {k}/{len(self._frames)}")
+            self.replay.set_image(self._frames[k - 1], "")
+        else:
+            self.step_label.setText("curve")
+            self.replay.set_image(self._curve, "")
+
+    def _on_play(self) -> None:
+        if self._timer.isActive():
+            self._timer.stop()
+            self.play.setText("Play")
+            return
+        if self.step.value() >= len(self._frames):
+            self.step.setValue(0)
+        self.play.setText("Stop")
+        self._timer.start()
+
+    def _on_tick(self) -> None:
+        k = self.step.value() + 1
+        if k > len(self._frames):  # the end: back to the curve
+            self._timer.stop()
+            self.play.setText("Play")
+            self.step.setValue(0)
+            return
+        self.step.setValue(k)
 
     def set_versus_choices(self, labels: list[str], positions: list[int]) -> None:
         """The results B can be (``labels[i]`` is result list position ``positions[i]``)."""
@@ -125,7 +202,7 @@ class StrokesTab(QWidget):
 
     def clear(self, placeholder: str = NO_STROKES) -> None:
         self.attribution.set_image(None, placeholder)
-        self.replay.set_image(None, "")
+        self.set_replay(None, "")
         self.occlusion.set_image(None, "")
         self.set_versus_choices([], [])
         self._sketch = self._panel = None

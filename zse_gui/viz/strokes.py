@@ -10,7 +10,7 @@ without it, pale = no effect), symmetric about zero.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +32,7 @@ __all__ = [
     "figure_rgb",
     "render_occlusion",
     "render_replay_frame",
+    "replay_frames",
     "render_stroke_attribution",
     "replay_figure",
     "save_gif",
@@ -243,6 +244,21 @@ def render_replay_frame(
             cv2.rectangle(out, (x0 - 2, 22), (x0 + thumb + 1, 24 + thumb + 1), (0, 158, 115), 3)
         _draw.text(out, f"#{j + 1}", (x0, 18))
     return out
+
+
+def replay_frames(
+    sketch: StrokeSketch,
+    replay: Replay,
+    photo: Callable[[int], np.ndarray],
+    size: int = 256,
+    thumb: int = 96,
+) -> list[np.ndarray]:
+    """Every animation frame of a replay (stroke 1 .. S); ``photo(i)`` gives gallery item i's image."""
+    frames = []
+    for k in range(len(replay.ranks)):
+        thumbs = [photo(int(i)) for i in replay.top[k] if i >= 0]
+        frames.append(render_replay_frame(sketch, k + 1, replay, thumbs, size, thumb))
+    return frames
 
 
 def render_occlusion(occ: OcclusionMap, size: int = 384, palette: str = "magma") -> np.ndarray:
