@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,8 @@ from zse_gui.model.config import ZseConfig, get_config
 from zse_gui.model.factory import WeightsInfo
 from zse_gui.qt.protocols import Query
 from zse_gui.results import Explanation, RankedItem, RetrievalResult, SearchStage
-from zse_gui.sketch import query_digest
+from zse_gui.sketch import StrokeSketch, query_digest
+from zse_gui.stroke_results import StrokeAttribution
 
 LABELS = ("cat", "dog", "owl", "cat", "dog", "owl")
 
@@ -157,3 +158,29 @@ class FakeEngine:
             # which sketch and photo each explanation object was computed for
             self.explained_for[id(expl)] = (fingerprint(query_or_sketch), index)
         return expl
+
+    def attribute_strokes(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        index: int,
+        compared: Sequence[int] = (),
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StrokeAttribution:
+        """A deterministic attribution: stroke k contributes its point count (longer = more)."""
+        self._wait(cancel)
+        n = len(sketch.strokes)
+        contribution = np.array([len(s.points) for s in sketch.strokes], np.float32)
+        cmp = tuple(dict.fromkeys([int(index), *(int(i) for i in compared)]))
+        return StrokeAttribution(
+            target_index=int(index),
+            target_path=gallery.paths[int(index)],
+            base_logit=2.0,
+            base_rank=0,
+            compared=cmp,
+            removed_logit=np.float32(2.0) - contribution,
+            alone_logit=contribution - np.float32(2.0),
+            removed_rank=np.zeros(n, np.int64),
+            alone_rank=np.zeros(n, np.int64),
+        )

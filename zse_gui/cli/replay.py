@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--animation",
         choices=("gif", "mp4", "both"),
         default="gif",
-        help="the replay animation as replay.gif, replay.mp4 or both (default: gif)"
+        help="the replay animation as replay.gif, replay.mp4 or both (default: gif)",
     )
     add_gallery_args(p)
     add_model_args(p)

@@ -44,6 +44,7 @@ from zse_gui.model.layers import CrossProjections, cosine_kernel
 from zse_gui.model.network import ZseSbir
 from zse_gui.results import Explanation, Faithfulness, PreparedImage, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch, query_digest
+from zse_gui.stroke_results import StrokeAttribution
 
 __all__ = ["Engine", "SketchQuery", "SketchInput"]
 
@@ -497,6 +498,20 @@ class Engine:
         order = order_desc(logits)[: int(top_k)]
         items = ranked_items(order, ret[order], gallery.paths, gallery.labels, s1_rank[order], logits[order])
         return RetrievalResult(items, "rn", n, timings, n)
+
+    def attribute_strokes(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        index: int,
+        compared: Sequence[int] = (),
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StrokeAttribution:
+        """What each stroke does for gallery item ``index`` (``zse_gui.engine.strokes.attribute_strokes``)."""
+        from zse_gui.engine.strokes import attribute_strokes  # it builds on this module
+
+        return attribute_strokes(self, sketch, gallery, index, compared, cancel, progress)
 
     # ---- explanations --------------------------------------------------------------------------
     def explain(

@@ -52,9 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--subsample", type=int, nargs=2, metavar=("SKETCH_STRIDE", "PHOTO_STRIDE"))
     m = p.add_argument_group("model")
     m.add_argument("--model", default="zse_vitb16")
-    m.add_argument(
-        "--weights", help="official .pth or our .safetensors ('default' = bundled file); required"
-    )
+    m.add_argument("--weights", help="official .pth or our .safetensors ('default' = bundled file); required")
     m.add_argument(
         "--random-weights",
         action="store_true",

@@ -66,8 +66,6 @@ def report_job(
     compared = [it.index for it in items if it.rn_logit is not None][:10]
 
     def run(st: EngineState, ctx: JobContext) -> list[str]:
-        from zse_gui.engine.strokes import attribute_strokes  # torch: on the worker thread only
-
         engine = need_engine(st)
         gallery = need_gallery(st)
         pages = []
@@ -80,8 +78,7 @@ def report_job(
             drawn = query if isinstance(query, StrokeSketch) and n < REPORT_STROKE_PAGES else None
             attr = None
             if drawn is not None:
-                attr = attribute_strokes(
-                    engine,  # type: ignore[arg-type]
+                attr = engine.attribute_strokes(
                     drawn,
                     gallery,
                     item.index,

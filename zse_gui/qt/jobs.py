@@ -210,7 +210,6 @@ def strokes_job(
         from zse_gui.engine.occlusion import occlusion_map  # torch: on the worker thread only
         from zse_gui.engine.replay import ReplayTarget, replay_sketch
         from zse_gui.engine.strength import result_strength
-        from zse_gui.engine.strokes import attribute_strokes
 
         engine, gallery = need_engine(state), need_gallery(state)
         position = next(k for k, it in enumerate(result.items) if it.index == item.index)
@@ -220,8 +219,7 @@ def strokes_job(
         def attr_progress(done: int, total: int) -> None:  # the first 40 % of the bar
             ctx.progress(round(40 * done / max(total, 1)), 100)
 
-        attr = attribute_strokes(
-            engine,  # type: ignore[arg-type]
+        attr = engine.attribute_strokes(
             sketch,
             gallery,
             item.index,

@@ -8,7 +8,7 @@ The controller never sees a concrete engine: the worker's jobs call a ``SearchEn
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -16,6 +16,7 @@ from PySide6.QtCore import SignalInstance
 
 from zse_gui.results import Explanation, RankedItem, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch
+from zse_gui.stroke_results import StrokeAttribution
 
 if TYPE_CHECKING:  # the engine's types, without importing torch at run time
     import torch
@@ -80,6 +81,16 @@ class SearchEngine(Protocol):
         faithfulness_top: int = 0,
         cancel: Callable[[], bool] | None = None,
     ) -> Explanation: ...
+
+    def attribute_strokes(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        index: int,
+        compared: Sequence[int] = (),
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StrokeAttribution: ...
 
 
 class MainView(Protocol):
