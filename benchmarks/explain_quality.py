@@ -364,6 +364,11 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _float_keys(d: dict[str, Any]) -> dict[Any, Any]:
+    """JSON turned the PCK thresholds into strings; turn them back."""
+    return {(float(k) if k in {str(t) for t in THRESHOLDS} else k): v for k, v in d.items()}
+
+
 def write_doc(label: str, body: str) -> None:
     text = DOC.read_text() if DOC.exists() else "# Explanation quality\n"
     start, end = f"<!-- {label}:start -->", f"<!-- {label}:end -->"
@@ -384,7 +389,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--no-retrieval", action="store_true")
     ap.add_argument("--write-doc", action="store_true", help="write the section of docs/explanations.md")
+    ap.add_argument("--render", type=Path, help="only render a saved docs/explanations_<label>.json")
     args = ap.parse_args(argv)
+    if args.render is not None:
+        res = json.loads(args.render.read_text(), object_hook=_float_keys)
+        body = markdown(args.label, res["weights"], res)
+        print(body)
+        if args.write_doc:
+            write_doc(args.label, body)
+        return 0
     if not STAMPS.is_dir():
         raise SystemExit(f"{STAMPS} not found: apt-get install tuxpaint-stamps-default")
     if set(BENCH_BACKGROUNDS) & set(TRAIN_BACKGROUNDS):

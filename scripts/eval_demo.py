@@ -165,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="default", help="weight file (default: the bundled one)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--no-exhaustive", action="store_true", help="skip exhaustive RN (every pair)")
+    ap.add_argument(
+        "--sets", nargs="+", choices=("unseen", "seen_heldout"), default=["unseen", "seen_heldout"],
+        help="which query sets to evaluate",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
@@ -175,8 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         ("unseen", "unseen classes (zero-shot)"),
         ("seen_heldout", "seen classes, held-out sketches"),
     ):
+        if key not in args.sets:
+            continue
         d = parts[key]
-        rows = evaluate_model(model, d, with_baselines=not args.no_baselines)
+        rows = evaluate_model(
+            model, d, with_baselines=not args.no_baselines, exhaustive=not args.no_exhaustive
+        )
         out[key] = {
             "rows": rows,
             "n_queries": len(d.sketches),

@@ -25,6 +25,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -256,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         selected_step, selection = steps_done, "the last step (chosen before any evaluation)"
     else:  # stopped early: the last resumable checkpoint
         st = load_train_state(args.out / "last.pt")
-        state = {k: v for k, v in st["model"].items() if not k.startswith(EXCLUDE)}
-        missing, unexpected = final.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith(EXCLUDE) for k in missing):
-            raise SystemExit(f"last.pt does not fit zse_lite: missing {missing}, unexpected {unexpected}")
+        # The frozen backbone is in the checkpoint too; keep this model's module versions (see
+        # Trainer.resume) so BatchNorm does not invent num_batches_tracked keys.
+        state = OrderedDict(st["model"])
+        state._metadata = getattr(final.state_dict(), "_metadata", None)  # type: ignore[attr-defined]
+        final.load_state_dict(state)
         selected_step = int(st["step"])
         selection = (
             f"the last checkpoint (step {selected_step}; run stopped there; chosen before any evaluation)"
