@@ -168,13 +168,18 @@ class StrokesController:
             for k, d in enumerate(diff)
         ]
         finite = [k for k in range(len(diff)) if diff[k] == diff[k]]
-        lead = max(finite, key=lambda k: diff[k]) + 1 if finite else 0
+        leads = []
+        for name, sign in ((na, 1.0), (nb, -1.0)):
+            pulling = [k for k in finite if sign * diff[k] > 0]
+            if pulling:
+                k = max(pulling, key=lambda j: sign * diff[j])
+                leads.append(f"stroke {k + 1} pulls most towards {html.escape(name)} ({diff[k]:+.2f})")
+            else:
+                leads.append(f"no stroke pulls towards {html.escape(name)}")
         summary = (
             f"Why {html.escape(na)} and not {html.escape(nb)}: logits {con.a.base_logit:.2f} vs "
             f"{con.b.base_logit:.2f}. Orange strokes pull towards {html.escape(na)}, purple ones towards "
-            f"{html.escape(nb)}"
-            + (f"; stroke {lead} pulls most towards {html.escape(na)}." if lead else ".")
-            + " Hover a stroke for its numbers."
+            f"{html.escape(nb)}; " + "; ".join(leads) + ". Hover a stroke for its numbers."
         )
         c.view.set_strokes_attribution(image, c.state.sketch, panel, rows, summary)
 
