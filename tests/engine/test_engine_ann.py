@@ -76,6 +76,49 @@ def test_shortlist_covering_the_gallery_equals_exact(data: tuple[np.ndarray, np.
     np.testing.assert_allclose(got_s, want_s, atol=1e-6)
 
 
+def test_refined_index_ranks_by_8bit_codes_and_round_trips(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    emb, q = data
+    index, params = ann.build_faiss("ivfpq", emb, refine_from=1000)  # forced: real use starts at 2M
+    assert params.factory.endswith(",Refine(SQ8)") and params.refine == 1000
+    assert ann.build_faiss("ivfpq", emb)[1].refine == 0  # the default keeps small galleries unrefined
+    want_i, _ = cosine_topk(q, emb, 20)
+    approx = FaissStage1(index, params, emb, shortlist=300)
+    got_i, got_s = approx.search(q, 20)
+    assert got_i.shape == got_s.shape == (len(q), 20)
+    assert recall(got_i, want_i) >= 0.95
+    for r in range(len(q)):
+        assert len(set(got_i[r])) == 20 and np.all(np.diff(got_s[r]) <= 0)
+        # cosines of the 8-bit reconstructions: close to, but not bit-equal with, the exact ones
+        np.testing.assert_allclose(got_s[r], emb[got_i[r]] @ q[r], rtol=0, atol=0.02)
+    exact = FaissStage1(index, params, emb, shortlist=300, exact=True)
+    ex_i, ex_s = exact.search(q[5], 20)
+    np.testing.assert_allclose(ex_s, emb[ex_i] @ q[5], rtol=0, atol=1e-6)  # true cosines
+    assert set(ex_i) == set(got_i[5])  # the same candidates, only re-scored
+    path = tmp_path / "ann-g1-ivfpq.faiss"
+    ann.save_ann_file(path, index, params, "g1")
+    loaded, lparams = load_ann_file(path, generation="g1", n=len(emb), d=emb.shape[1])
+    assert lparams == params
+    np.testing.assert_array_equal(FaissStage1(loaded, lparams, emb, shortlist=300).search(q, 20)[0], got_i)
+
+
+def test_index_file_of_the_previous_format_is_rebuilt(
+    tmp_path: Path, data: tuple[np.ndarray, np.ndarray], caplog: pytest.LogCaptureFixture
+) -> None:
+    emb, _ = data
+    open_stage1(tmp_path, "g1", emb, mode="ivfpq")
+    path = tmp_path / "ann-g1-ivfpq.faiss"
+    raw = path.read_bytes()
+    assert raw.startswith(b"ZSEANN2\n")
+    path.write_bytes(b"ZSEANN1\n" + raw[len(b"ZSEANN2\n") :])  # a file written before "refine" existed
+    with pytest.raises(AnnIndexError, match="not a zse-gui stage-1 index"):
+        load_ann_file(path)
+    assert open_stage1(tmp_path, "g1", emb, mode="ivfpq").kind == "ivfpq"  # logged and rebuilt
+    assert "unusable" in caplog.text
+    assert path.read_bytes().startswith(b"ZSEANN2\n")
+
+
 def test_auto_goes_approximate_above_threshold(
     tmp_path: Path, data: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:

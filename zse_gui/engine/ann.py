@@ -10,7 +10,14 @@ scores are true cosines and the order is the exact one within the shortlist. Kin
   scanned with SIMD "fast-scan"), L2 on the normalised vectors (same order as cosine). About
   ``m / 2`` bytes per item (96 B for 768-d), fast to build because only a sample is used for
   training; the default above the threshold (see ``docs/benchmarks.md`` for the measurements
-  behind the choice).
+  behind the choice). From ``REFINE_FROM`` items (2M) the index is FAISS's
+  ``IVF{nlist},PQ{m}x4fs,Refine(SQ8)``: the fast-scan codes propose ``refine`` candidates (10 000
+  at 10M) that FAISS re-ranks with an 8-bit scalar-quantised copy of every vector held in RAM
+  (``d`` bytes per item, 768 B for 768-d). The 4-bit codes alone order the neighbourhood too
+  coarsely for a 1000-item shortlist to hold the true top 50 at 10M, and re-scoring a long
+  shortlist from the cache file means random reads of a file larger than the page cache; the
+  8-bit copy answers both. Its scores are the cosines of the 8-bit reconstructions (within about
+  0.002 of the exact ones) unless ``exact=True`` re-scores the final top ``k`` from the cache.
 - ``hnsw``: ``HNSW32,Flat`` graph. No training, but it stores a full float32 copy of every vector
   plus the graph (about 3.3 KB per 768-d item) and builds much more slowly on a small CPU.
 - ``exact``: today's scan, whatever the size.
@@ -69,11 +76,13 @@ DEFAULT_THRESHOLD = 100_000
 ENV_THRESHOLD = "ZSE_ANN_THRESHOLD"
 DEFAULT_SHORTLIST = 1000
 CHOICE_FILE = "ann.json"
-_MAGIC = b"ZSEANN1\n"
+_MAGIC = b"ZSEANN2\n"  # 2: the header has "refine"; files of version 1 are rebuilt
 _FILE = re.compile(r"ann-([0-9a-zA-Z]+)-(ivfpq|hnsw)\.faiss")
 MAX_NLIST = 1024
 MIN_IVFPQ = 256  # fewer items cannot train 16-centroid PQ codebooks well: such galleries stay exact
 _RETRAIN_GROWTH = 4.0  # re-train the IVF-PQ quantisers when the gallery grew more than this
+REFINE_FROM = 2_000_000  # IVF-PQ galleries from this size get the in-RAM 8-bit refinement stage
+REFINE_CANDIDATES = 10_000  # fast-scan candidates re-ranked by the 8-bit codes (at most N / 100)
 
 
 class AnnIndexError(GalleryError):
@@ -143,6 +152,7 @@ class IndexParams:
     nprobe: int = 0
     ef_search: int = 0
     trained_n: int = 0
+    refine: int = 0  # fast-scan candidates re-ranked by the 8-bit refinement codes (0: no refinement)
 
 
 def _faiss() -> Any:
@@ -151,7 +161,7 @@ def _faiss() -> Any:
     return faiss
 
 
-def ivfpq_params(n: int, d: int) -> IndexParams:
+def ivfpq_params(n: int, d: int, refine_from: int | None = None) -> IndexParams:
     """IVF-PQ fast-scan parameters for ``n`` items of dimension ``d``.
 
     ``nlist`` is the power of two nearest ``sqrt(n)``, at most 1024 (reached at 1M; beyond it
@@ -159,14 +169,21 @@ def ivfpq_params(n: int, d: int) -> IndexParams:
     with ``nlist``), and small enough that each list gets at least 39 training points (FAISS's
     own rule of thumb); ``m`` = ``d / 4`` sub-quantisers of 4 bits (96 bytes for 768-d);
     ``nprobe`` = ``nlist / 16`` lists are visited per query (at least enough to hold a few
-    times the shortlist, see ``FaissStage1``).
+    times the shortlist, see ``FaissStage1``). From ``refine_from`` items (default
+    ``REFINE_FROM``) the factory ends in ``,Refine(SQ8)`` and ``refine`` candidates (between 1000
+    and ``REFINE_CANDIDATES``, about N / 1000) are re-ranked by the 8-bit codes.
     """
     nlist = min(MAX_NLIST, 2 ** round(math.log2(max(1.0, math.sqrt(max(n, 1))))))
     nlist = max(1, min(nlist, n // 39 if n >= 39 else 1))
     m = max(1, d // 4)
     while d % m:
         m -= 1
-    return IndexParams("ivfpq", f"IVF{nlist},PQ{m}x4fs", nprobe=max(1, nlist // 16), trained_n=n)
+    factory = f"IVF{nlist},PQ{m}x4fs"
+    refine = 0
+    if n >= (REFINE_FROM if refine_from is None else refine_from):
+        factory += ",Refine(SQ8)"
+        refine = max(1000, min(REFINE_CANDIDATES, n // 1000))
+    return IndexParams("ivfpq", factory, nprobe=max(1, nlist // 16), trained_n=n, refine=refine)
 
 
 def hnsw_params(n: int, d: int) -> IndexParams:
@@ -185,6 +202,7 @@ def build_faiss(
     previous: tuple[Any, IndexParams] | None = None,
     train_sample: int | None = None,
     seed: int = 0,
+    refine_from: int | None = None,
 ) -> tuple[Any, IndexParams]:
     """Build a FAISS index of ``kind`` (``ivfpq`` or ``hnsw``) over [N, C] normalised embeddings.
 
@@ -193,6 +211,8 @@ def build_faiss(
         previous: an index of the same kind and dimension whose trained quantisers are reused
             (IVF-PQ only; ignored when the gallery grew more than 4-fold since it was trained).
         train_sample: rows used to train IVF-PQ (default ``64 * nlist``, at most N), drawn at random.
+        refine_from: gallery size from which IVF-PQ gets the 8-bit refinement stage (default
+            ``REFINE_FROM``).
 
     Returns:
         (faiss index, its parameters).
@@ -205,20 +225,21 @@ def build_faiss(
         index = faiss.index_factory(d, params.factory)
         index.hnsw.efSearch = params.ef_search
     elif kind == "ivfpq":
-        params = ivfpq_params(n, d)
+        params = ivfpq_params(n, d, refine_from)
         reuse = (
             previous is not None
             and previous[1].kind == "ivfpq"
             and previous[0].d == d
+            and bool(previous[1].refine) == bool(params.refine)
             and n <= _RETRAIN_GROWTH * max(1, previous[1].trained_n)
         )
         if reuse:
             assert previous is not None
             index, params = previous
-            index.reset()  # keeps the trained coarse quantiser and PQ codebooks
+            index.reset()  # keeps the trained coarse quantiser, PQ codebooks and 8-bit ranges
         else:
             index = faiss.index_factory(d, params.factory)
-            nlist = int(params.factory.split(",")[0][3:])
+            nlist = _nlist(params.factory)
             size = min(n, train_sample or 64 * nlist)
             rows = np.sort(np.random.default_rng(seed).choice(n, size, replace=False)) if size < n else None
             sample = np.ascontiguousarray(embeddings if rows is None else embeddings[rows], np.float32)
@@ -235,21 +256,35 @@ def build_faiss(
 class FaissStage1:
     """A FAISS shortlist re-scored exactly with the stored embeddings.
 
+    Without a refinement stage the index proposes ``shortlist`` candidates and all of them are
+    re-scored exactly from ``embeddings``. With one (``params.refine``), the fast-scan codes
+    propose ``max(params.refine, shortlist)`` candidates, FAISS re-ranks them with the 8-bit codes
+    in RAM and keeps the top ``k``; their scores are the cosines of the 8-bit reconstructions, or
+    the exact ones read from ``embeddings`` when ``exact`` is True (``k`` random rows: cheap when
+    the cache is in the page cache, slow when it is not).
+
     Args:
         index: a FAISS index over the rows of ``embeddings`` (same order).
         params: how it was built (search parameters).
         embeddings: [N, C] float32 normalised (memmap fine: only shortlisted rows are read).
         shortlist: candidates fetched from FAISS per query before exact re-scoring.
+        exact: with a refinement stage, re-score the final top ``k`` from ``embeddings``.
     """
 
     def __init__(
-        self, index: Any, params: IndexParams, embeddings: np.ndarray, shortlist: int = DEFAULT_SHORTLIST
+        self,
+        index: Any,
+        params: IndexParams,
+        embeddings: np.ndarray,
+        shortlist: int = DEFAULT_SHORTLIST,
+        exact: bool = False,
     ) -> None:
         self.index = index
         self.params = params
         self.kind = params.kind
         self.embeddings = embeddings
         self.shortlist = max(1, int(shortlist))
+        self.exact = bool(exact)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(query, np.float32)
@@ -260,6 +295,8 @@ class FaissStage1:
         if k == 0:
             empty_i, empty_s = np.zeros((len(q2), 0), np.int64), np.zeros((len(q2), 0), np.float32)
             return (empty_i[0], empty_s[0]) if single else (empty_i, empty_s)
+        if self.params.refine:
+            return self._search_refined(q2, k, single)
         kk = min(n, max(k, self.shortlist))
         if self.kind == "hnsw":
             self.index.hnsw.efSearch = max(self.params.ef_search, kk)
@@ -282,6 +319,37 @@ class FaissStage1:
             out_i[r], out_s[r] = rows[top], sc[top]
         return (out_i[0], out_s[0]) if single else (out_i, out_s)
 
+    def _search_refined(self, q2: np.ndarray, k: int, single: bool) -> tuple[np.ndarray, np.ndarray]:
+        faiss = _faiss()
+        n = len(self.embeddings)
+        cands = min(n, max(k, self.shortlist, self.params.refine))
+        ivf = faiss.extract_index_ivf(self.index)
+        ivf.nprobe = min(ivf.nlist, max(self.params.nprobe, math.ceil(3 * cands * ivf.nlist / n)))
+        self.index.k_factor = cands / k  # the base proposes k * k_factor, the 8-bit codes keep k
+        _, found = self.index.search(q2, k)  # [Q, k] int64, best first by the 8-bit distance
+        refine = self.index.refine_index
+        out_i = np.empty((len(q2), k), np.int64)
+        out_s = np.empty((len(q2), k), np.float32)
+        for r in range(len(q2)):
+            rows = found[r]
+            if np.any(rows < 0):
+                log.debug("stage-1 index found fewer than %d candidates; exact scan for this query", k)
+                out_i[r], out_s[r] = cosine_topk(q2[r], self.embeddings, k)
+                continue
+            if self.exact:
+                order = np.argsort(rows)  # read the rows in file order, kinder to a memmap
+                sc = np.empty(k, np.float32)
+                sc[order] = np.asarray(self.embeddings[rows[order]], np.float32) @ q2[r]
+            else:
+                sc = refine.reconstruct_batch(rows) @ q2[r]  # cosines of the 8-bit reconstructions
+            top = order_desc(sc, rows)
+            out_i[r], out_s[r] = rows[top], sc[top]
+        return (out_i[0], out_s[0]) if single else (out_i, out_s)
+
+
+def _nlist(factory: str) -> int:
+    return int(factory.split(",")[0][3:])
+
 
 # ---- files -----------------------------------------------------------------------------------------
 def ann_path(cache_dir: Path, generation: str, kind: str) -> Path:
@@ -297,6 +365,7 @@ def save_ann_file(path: Path, index: Any, params: IndexParams, generation: str) 
         "nprobe": params.nprobe,
         "ef_search": params.ef_search,
         "trained_n": params.trained_n,
+        "refine": params.refine,
         "generation": generation,
         "n": int(index.ntotal),
         "d": int(index.d),
@@ -343,6 +412,7 @@ def load_ann_file(
             int(head["nprobe"]),
             int(head["ef_search"]),
             int(head["trained_n"]),
+            int(head["refine"]),
         )
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise AnnIndexError(f"stage-1 index {path} is unusable: {e}; it is rebuilt when opened") from None
