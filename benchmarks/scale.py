@@ -233,7 +233,8 @@ def synthetic_on_disk(
             if params.refine
             else "exact"
         )
-        lines.append(f"| {ivf.nprobe} | {cands} | {how} | {recall(got, truth):.3f} | {med:.1f} ms "
+        used = s1.last_nprobe if params.refine else ivf.nprobe
+        lines.append(f"| {used} | {cands} | {how} | {recall(got, truth):.3f} | {med:.1f} ms "
                      f"| {p95:.1f} ms | {err:.4f} |")  # fmt: skip
         print(lines[-1], flush=True)
     lines.append("")

@@ -100,6 +100,7 @@ def test_refined_index_ranks_by_8bit_codes_and_round_trips(
     ann.save_ann_file(path, index, params, "g1")
     loaded, lparams = load_ann_file(path, generation="g1", n=len(emb), d=emb.shape[1])
     assert lparams == params
+    assert loaded.k_factor == pytest.approx(1000 / 50)  # searching did not change the saved default
     np.testing.assert_array_equal(FaissStage1(loaded, lparams, emb, shortlist=300).search(q, 20)[0], got_i)
 
 

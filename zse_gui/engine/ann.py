@@ -245,6 +245,8 @@ def build_faiss(
             sample = np.ascontiguousarray(embeddings if rows is None else embeddings[rows], np.float32)
             index.train(sample)
         faiss.extract_index_ivf(index).nprobe = params.nprobe
+        if params.refine:  # a saved or exported index re-ranks ``refine`` candidates for a top 50
+            index.k_factor = params.refine / 50
     else:
         raise ConfigError(f"no FAISS index of kind {kind!r}; use ivfpq or hnsw")
     for block in _chunks(embeddings):
@@ -285,6 +287,7 @@ class FaissStage1:
         self.embeddings = embeddings
         self.shortlist = max(1, int(shortlist))
         self.exact = bool(exact)
+        self.last_nprobe = 0  # lists visited by the latest refined search (for benchmarks)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         q = np.ascontiguousarray(query, np.float32)
@@ -323,10 +326,15 @@ class FaissStage1:
         faiss = _faiss()
         n = len(self.embeddings)
         cands = min(n, max(k, self.shortlist, self.params.refine))
-        ivf = faiss.extract_index_ivf(self.index)
-        ivf.nprobe = min(ivf.nlist, max(self.params.nprobe, math.ceil(3 * cands * ivf.nlist / n)))
-        self.index.k_factor = cands / k  # the base proposes k * k_factor, the 8-bit codes keep k
-        _, found = self.index.search(q2, k)  # [Q, k] int64, best first by the 8-bit distance
+        nlist = faiss.extract_index_ivf(self.index).nlist
+        # Per-call parameters (the index object is not changed): the base visits ``nprobe`` lists
+        # and proposes k * k_factor candidates, the 8-bit codes keep the best k.
+        base = faiss.SearchParametersIVF(
+            nprobe=min(nlist, max(self.params.nprobe, math.ceil(3 * cands * nlist / n)))
+        )
+        sp = faiss.IndexRefineSearchParameters(k_factor=cands / k, base_index_params=base)
+        self.last_nprobe = int(base.nprobe)
+        _, found = self.index.search(q2, k, params=sp)  # [Q, k] int64, best first by 8-bit distance
         refine = self.index.refine_index
         out_i = np.empty((len(q2), k), np.int64)
         out_s = np.empty((len(q2), k), np.float32)
