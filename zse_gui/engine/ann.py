@@ -16,8 +16,9 @@ scores are true cosines and the order is the exact one within the shortlist. Kin
   (``d`` bytes per item, 768 B for 768-d). The 4-bit codes alone order the neighbourhood too
   coarsely for a 1000-item shortlist to hold the true top 50 at 10M, and re-scoring a long
   shortlist from the cache file means random reads of a file larger than the page cache; the
-  8-bit copy answers both. Its scores are the cosines of the 8-bit reconstructions (within about
-  0.002 of the exact ones) unless ``exact=True`` re-scores the final top ``k`` from the cache.
+  8-bit copy answers both. Its scores are the cosines of the 8-bit reconstructions (a few
+  thousandths from the exact ones, measured in ``docs/benchmarks.md``) unless ``exact=True``
+  re-scores the final top ``k`` from the cache.
 - ``hnsw``: ``HNSW32,Flat`` graph. No training, but it stores a full float32 copy of every vector
   plus the graph (about 3.3 KB per 768-d item) and builds much more slowly on a small CPU.
 - ``exact``: today's scan, whatever the size.
