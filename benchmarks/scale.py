@@ -50,6 +50,7 @@ SKETCHES = ROOT / "resources" / "sketches"
 D = 768
 K = 50
 CHUNK = 100_000
+_TMP: str | None = None  # where serialized_bytes writes (the --on-disk folder when given)
 
 
 class Mixture:
@@ -111,7 +112,12 @@ def per_query(search: object, queries: np.ndarray, k: int = K) -> tuple[np.ndarr
 
 
 def serialized_bytes(index: object) -> int:
-    return int(faiss.serialize_index(index).nbytes)
+    """Size of the index as FAISS writes it, streamed to a temporary file (serialising a 10M-item
+    refined index into memory would need several copies of its 8.7 GB)."""
+    with tempfile.TemporaryDirectory(dir=_TMP) as tmp:
+        path = Path(tmp) / "index.faiss"
+        faiss.write_index(index, str(path))
+        return path.stat().st_size
 
 
 def synthetic(n: int, nq: int, nprobes: list[int], shortlists: list[int], lines: list[str]) -> np.ndarray:
@@ -370,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
         faiss.omp_set_num_threads(args.threads)
     lines: list[str] = []
     if args.on_disk is not None:
+        global _TMP
+        _TMP = str(args.on_disk)
         synthetic_on_disk(
             args.n, args.queries, args.on_disk, args.nprobe, args.refine, lines, args.refine_from, args.reuse
         )
