@@ -25,8 +25,8 @@ scores are true cosines and the order is the exact one within the shortlist. Kin
 
 The index file lives next to the gallery cache as ``ann-<generation>-<kind>.faiss``: a short
 header (magic, JSON with kind, generation, size, dimension and the sha256 of the payload) and the
-``faiss.serialize_index`` bytes. It is written to a temporary file and moved into place with
-``os.replace``. A file whose checksum, size or generation does not match raises
+bytes of ``faiss.write_index``, streamed (never whole in memory). It is written to a temporary
+file and moved into place with ``os.replace``. A file whose checksum, size or generation does not match raises
 ``AnnIndexError`` when loaded directly; ``open_stage1`` logs it and builds a new one. When the
 cache changes (a new generation), the IVF-PQ index of the previous generation lends its trained
 quantisers (no re-training) unless the gallery grew more than 4-fold, and every item is added
@@ -365,9 +365,18 @@ def ann_path(cache_dir: Path, generation: str, kind: str) -> Path:
     return Path(cache_dir) / f"ann-{generation}-{kind}.faiss"
 
 
+_HASH_PLACEHOLDER = "0" * 64  # same length as a sha256 hex digest: overwritten once the payload is written
+_READ_BLOCK = 1 << 24
+
+
 def save_ann_file(path: Path, index: Any, params: IndexParams, generation: str) -> None:
-    """Write the index atomically (temporary file, fsync, ``os.replace``)."""
-    payload = _faiss().serialize_index(index).tobytes()
+    """Write the index atomically (temporary file, fsync, ``os.replace``).
+
+    The FAISS payload is streamed into the file while it is hashed (a 10M-item refined index is
+    8.7 GB: building it in memory first would need several copies); the header's checksum is a
+    fixed-length field written afterwards.
+    """
+    faiss = _faiss()
     head = {
         "kind": params.kind,
         "factory": params.factory,
@@ -378,13 +387,27 @@ def save_ann_file(path: Path, index: Any, params: IndexParams, generation: str) 
         "generation": generation,
         "n": int(index.ntotal),
         "d": int(index.d),
-        "sha256": hashlib.sha256(payload).hexdigest(),
+        "sha256": _HASH_PLACEHOLDER,
     }
+    first = _MAGIC + json.dumps(head).encode("utf-8") + b"\n"
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    digest = hashlib.sha256()
     try:
         with tmp.open("wb") as fh:
-            fh.write(_MAGIC + json.dumps(head).encode("utf-8") + b"\n")
-            fh.write(payload)
+            fh.write(first)
+
+            def write(chunk: bytes) -> None:
+                digest.update(chunk)
+                fh.write(chunk)
+
+            writer = faiss.PyCallbackIOWriter(write)
+            faiss.write_index(index, writer)
+            del writer
+            head["sha256"] = digest.hexdigest()
+            final = _MAGIC + json.dumps(head).encode("utf-8") + b"\n"
+            assert len(final) == len(first)
+            fh.seek(0)
+            fh.write(final)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -398,37 +421,47 @@ def load_ann_file(
 ) -> tuple[Any, IndexParams]:
     """Read and check an index file; the payload reaches FAISS only after its sha256 matched.
 
+    The file is read twice in blocks (checksum, then FAISS), never held in memory whole.
+
     Raises:
         FileNotFoundError: no such file.
         AnnIndexError: bad header or checksum, or generation / size / dimension not as expected.
     """
-    raw = Path(path).read_bytes()
-    try:
-        if not raw.startswith(_MAGIC):
-            raise ValueError("not a zse-gui stage-1 index file")
-        end = raw.index(b"\n", len(_MAGIC))
-        head = json.loads(raw[len(_MAGIC) : end].decode("utf-8"))
-        payload = raw[end + 1 :]
-        if hashlib.sha256(payload).hexdigest() != head["sha256"]:
-            raise ValueError("checksum mismatch (the file is damaged)")
-        want = {"generation": generation, "n": n, "d": d}
-        for key, value in want.items():
-            if value is not None and head[key] != value:
-                raise ValueError(f"{key}={head[key]!r}, expected {value!r}")
-        params = IndexParams(
-            str(head["kind"]),
-            str(head["factory"]),
-            int(head["nprobe"]),
-            int(head["ef_search"]),
-            int(head["trained_n"]),
-            int(head["refine"]),
-        )
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise AnnIndexError(f"stage-1 index {path} is unusable: {e}; it is rebuilt when opened") from None
-    try:
-        index = _faiss().deserialize_index(np.frombuffer(payload, np.uint8))
-    except RuntimeError as e:
-        raise AnnIndexError(f"stage-1 index {path} cannot be read by FAISS: {e}") from None
+    with Path(path).open("rb") as fh:
+        try:
+            if fh.read(len(_MAGIC)) != _MAGIC:
+                raise ValueError("not a zse-gui stage-1 index file")
+            line = fh.readline(1 << 16)
+            if not line.endswith(b"\n"):
+                raise ValueError("no header line")
+            head = json.loads(line.decode("utf-8"))
+            start = fh.tell()
+            digest = hashlib.sha256()
+            while block := fh.read(_READ_BLOCK):
+                digest.update(block)
+            if digest.hexdigest() != head["sha256"]:
+                raise ValueError("checksum mismatch (the file is damaged)")
+            want = {"generation": generation, "n": n, "d": d}
+            for key, value in want.items():
+                if value is not None and head[key] != value:
+                    raise ValueError(f"{key}={head[key]!r}, expected {value!r}")
+            params = IndexParams(
+                str(head["kind"]),
+                str(head["factory"]),
+                int(head["nprobe"]),
+                int(head["ef_search"]),
+                int(head["trained_n"]),
+                int(head["refine"]),
+            )
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError) as e:
+            raise AnnIndexError(f"stage-1 index {path} is unusable: {e}; it is rebuilt when opened") from None
+        fh.seek(start)
+        try:
+            reader = _faiss().PyCallbackIOReader(fh.read)
+            index = _faiss().read_index(reader)
+            del reader
+        except RuntimeError as e:
+            raise AnnIndexError(f"stage-1 index {path} cannot be read by FAISS: {e}") from None
     if int(index.ntotal) != int(head["n"]) or int(index.d) != int(head["d"]):
         raise AnnIndexError(f"stage-1 index {path}: its header does not match its content")
     if params.kind == "ivfpq":
