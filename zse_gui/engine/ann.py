@@ -51,6 +51,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from zse_gui.engine.cache import atomic_file
 from zse_gui.engine.retrieval import cosine_topk, order_desc
 from zse_gui.errors import ConfigError, GalleryError
 
@@ -390,30 +391,22 @@ def save_ann_file(path: Path, index: Any, params: IndexParams, generation: str) 
         "sha256": _HASH_PLACEHOLDER,
     }
     first = _MAGIC + json.dumps(head).encode("utf-8") + b"\n"
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     digest = hashlib.sha256()
-    try:
-        with tmp.open("wb") as fh:
-            fh.write(first)
+    with atomic_file(path) as fh:
+        fh.write(first)
 
-            def write(chunk: bytes) -> None:
-                digest.update(chunk)
-                fh.write(chunk)
+        def write(chunk: bytes) -> None:
+            digest.update(chunk)
+            fh.write(chunk)
 
-            writer = faiss.PyCallbackIOWriter(write)
-            faiss.write_index(index, writer)
-            del writer
-            head["sha256"] = digest.hexdigest()
-            final = _MAGIC + json.dumps(head).encode("utf-8") + b"\n"
-            assert len(final) == len(first)
-            fh.seek(0)
-            fh.write(final)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        writer = faiss.PyCallbackIOWriter(write)
+        faiss.write_index(index, writer)
+        del writer
+        head["sha256"] = digest.hexdigest()
+        final = _MAGIC + json.dumps(head).encode("utf-8") + b"\n"
+        assert len(final) == len(first)
+        fh.seek(0)
+        fh.write(final)
 
 
 def load_ann_file(

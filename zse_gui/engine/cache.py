@@ -45,6 +45,7 @@ from zse_gui.errors import GalleryError
 
 __all__ = [
     "CACHE_VERSION",
+    "atomic_file",
     "CacheEntry",
     "CacheState",
     "default_cache_root",
@@ -238,17 +239,25 @@ class NpyStreamWriter:
                 self.tmp.unlink()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Write ``path`` all or nothing: a hidden temporary file beside it, fsynced, then renamed over
+    it; on any error the temporary file is removed and ``path`` is left as it was."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("wb") as fh:
-            _write_bytes(fh, text.encode("utf-8"))
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    with atomic_file(path) as fh:
+        _write_bytes(fh, text.encode("utf-8"))
 
 
 def _array_file(cache_dir: Path, doc: dict[str, Any], kind: str) -> Path:
