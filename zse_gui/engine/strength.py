@@ -24,7 +24,7 @@ from zse_gui.stroke_results import MatchStrength
 
 __all__ = ["MIN_POOL", "MIN_SPREAD", "NO_CLEAR_MATCH_Z", "match_strength", "result_strength", "strength_z"]
 
-NO_CLEAR_MATCH_Z = 3.8  # fitted by benchmarks/strength.py on held-out seen-class and absent-class doodles
+NO_CLEAR_MATCH_Z = 3.0  # fitted by benchmarks/strength.py for the bundled zse_lite (v2) on held-out doodles
 MIN_SPREAD = 0.05  # logits: a floor for the spread, so identical scores do not divide by zero
 MIN_POOL = 5  # fewer other scores than this: no distribution to stand out from
 
