@@ -157,3 +157,17 @@ def test_contrast_is_the_difference_of_the_two_attributions(
     assert con.b.base_rank == b.base_rank  # ranks among the same two photos
     with pytest.raises(GalleryError):
         contrast_strokes(engine, sketch, gallery, 2, 2)
+
+
+def test_the_target_scores_come_first_and_equal_the_final_ones(
+    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, sketch: StrokeSketch
+) -> None:
+    gallery = engine.index_gallery(make_gallery(), cache_root)
+    early: list = []
+    final = attribute_strokes(engine, sketch, gallery, 0, [1, 2, 3], first=early.append)
+    assert len(early) == 1 and early[0].compared == (0,), "called once, before the others are scored"
+    np.testing.assert_array_equal(early[0].removed_logit, final.removed_logit)
+    np.testing.assert_array_equal(early[0].alone_logit, final.alone_logit)
+    assert early[0].base_logit == final.base_logit and final.compared == (0, 1, 2, 3)
+    attribute_strokes(engine, sketch, gallery, 0, first=early.append)  # nothing else compared
+    assert len(early) == 1

@@ -167,20 +167,27 @@ class FakeEngine:
         compared: Sequence[int] = (),
         cancel: Callable[[], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        first: Callable[[StrokeAttribution], None] | None = None,
     ) -> StrokeAttribution:
         """A deterministic attribution: stroke k contributes its point count (longer = more)."""
         self._wait(cancel)
         n = len(sketch.strokes)
         contribution = np.array([len(s.points) for s in sketch.strokes], np.float32)
         cmp = tuple(dict.fromkeys([int(index), *(int(i) for i in compared)]))
-        return StrokeAttribution(
-            target_index=int(index),
-            target_path=gallery.paths[int(index)],
-            base_logit=2.0,
-            base_rank=0,
-            compared=cmp,
-            removed_logit=np.float32(2.0) - contribution,
-            alone_logit=contribution - np.float32(2.0),
-            removed_rank=np.zeros(n, np.int64),
-            alone_rank=np.zeros(n, np.int64),
-        )
+
+        def attribution(among: tuple[int, ...]) -> StrokeAttribution:
+            return StrokeAttribution(
+                target_index=int(index),
+                target_path=gallery.paths[int(index)],
+                base_logit=2.0,
+                base_rank=0,
+                compared=among,
+                removed_logit=np.float32(2.0) - contribution,
+                alone_logit=contribution - np.float32(2.0),
+                removed_rank=np.zeros(n, np.int64),
+                alone_rank=np.zeros(n, np.int64),
+            )
+
+        if first is not None and len(cmp) > 1:
+            first(attribution(cmp[:1]))
+        return attribution(cmp)

@@ -137,3 +137,20 @@ def test_the_replay_player_steps_through_the_drawing_and_back_to_the_curve(
     for _ in range(n):
         tab._on_tick()
     assert tab.step.value() == 0 and tab.play.text() == "Play" and tab.replay._image == curve
+
+
+def test_stroke_colours_arrive_before_the_ranks(qtbot: Any, sync_app: AppParts) -> None:
+    c = sync_app.controller
+    seen: list[tuple[str, int]] = []
+    original = c.strokes.on_result
+
+    def record(res: JobResult) -> None:
+        if res.stage in ("partial", "done") and res.payload.attribution is not None:
+            seen.append((res.stage, len(res.payload.attribution.compared)))
+        original(res)
+
+    c.strokes.on_result = record  # type: ignore[method-assign]
+    _show_strokes(sync_app)
+    assert seen[0] == ("partial", 1), "the target's own scores first"
+    assert seen[-1][1] > 1, "then the attribution ranked among the other results"
+    assert "compared" in sync_app.window.explanation.strokes.info.text()

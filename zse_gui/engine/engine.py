@@ -507,11 +507,12 @@ class Engine:
         compared: Sequence[int] = (),
         cancel: Callable[[], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        first: Callable[[StrokeAttribution], None] | None = None,
     ) -> StrokeAttribution:
         """What each stroke does for gallery item ``index`` (``zse_gui.engine.strokes.attribute_strokes``)."""
         from zse_gui.engine.strokes import attribute_strokes  # it builds on this module
 
-        return attribute_strokes(self, sketch, gallery, index, compared, cancel, progress)
+        return attribute_strokes(self, sketch, gallery, index, compared, cancel, progress, first=first)
 
     # ---- explanations --------------------------------------------------------------------------
     def explain(

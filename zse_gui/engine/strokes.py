@@ -135,11 +135,13 @@ def pair_logits(
     ph_proj: CrossProjections,
     cancel: Cancel | None = None,
     progress: Progress | None = None,
+    column_done: Callable[[int, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """[V, K] float32 relation logits of every sketch (V) with every photo (K).
 
     One CA + RN forward per photo, batched over the V sketches; the photo's tokens and
     projections are broadcast (views, no copies). Must run under ``torch.inference_mode()``.
+    ``column_done(j, out)`` is called once photo ``j``'s column of ``out`` is filled.
     """
     v, k = sk_tokens.shape[0], ph_tokens.shape[0]
     out = np.empty((v, k), np.float32)
@@ -155,6 +157,8 @@ def pair_logits(
             cross = m.forward_cross(sk_tokens[s : s + b], ph, sk_proj=sp, ph_proj=pp)
             logit, _ = engine.relation(cross.sketch, cross.photo)
             out[s : s + b, j] = logit.float().cpu().numpy()
+        if column_done is not None:
+            column_done(j, out)
         if progress is not None:
             progress(j + 1, k)
     return out
@@ -179,8 +183,10 @@ def _variant_logits(
     photo: np.ndarray | str | Path | None,
     cancel: Cancel | None,
     progress: Progress | None,
+    column_done: Callable[[int, np.ndarray, list[int]], None] | None = None,
 ) -> tuple[np.ndarray, list[int]]:
-    """[1 + live, K] relation logits (whole sketch, then the variants with ink) and the live ids."""
+    """[1 + live, K] relation logits (whole sketch, then the variants with ink) and the live ids;
+    ``column_done(j, logits, live)`` is called as each photo's column is filled."""
     full = prepare_sketch(sketch, engine.config)  # raises InvalidSketchError for a blank sketch
     removed, alone = stroke_variants(sketch)
     variants = [_prepare(engine, s) for s in (*removed, *alone)]
@@ -206,7 +212,10 @@ def _variant_logits(
             ph_tokens = engine.model.forward_tokens(x).tokens  # [1, T, C]
             ph_proj = engine.model.project_photo(ph_tokens)
         sk_tokens, sk_proj = encode_prepared(engine, prepared, cancel, enc_progress)  # type: ignore[arg-type]
-        logits = pair_logits(engine, sk_tokens, sk_proj, ph_tokens, ph_proj, cancel, rn_progress)  # [V, K]
+        on_column = None if column_done is None else (lambda j, out: column_done(j, out, live))
+        logits = pair_logits(
+            engine, sk_tokens, sk_proj, ph_tokens, ph_proj, cancel, rn_progress, on_column
+        )  # [V, K]
     return logits, live
 
 
@@ -219,6 +228,7 @@ def attribute_strokes(
     cancel: Cancel | None = None,
     progress: Progress | None = None,
     photo: np.ndarray | str | Path | None = None,
+    first: Callable[[StrokeAttribution], None] | None = None,
 ) -> StrokeAttribution:
     """Relation logit (and rank among ``compared``) of gallery item ``index`` with each stroke of
     ``sketch`` removed and with each stroke alone.
@@ -234,6 +244,10 @@ def attribute_strokes(
             ``target_index`` is -1.
         cancel: polled between batches; raises ``CancelledError``.
         progress: ``progress(done, total)`` over the work units (sketch encodes + photo passes).
+        first: called with the target's attribution as soon as its scores exist, before the other
+            compared photos are scored (its ranks are among the target alone, ``compared`` = the
+            target): a view can show the colours while the ranks are still being computed. Not
+            called when nothing else is compared.
 
     Raises:
         InvalidSketchError: the sketch has no ink. GalleryError: bad index or another model's
@@ -249,13 +263,18 @@ def attribute_strokes(
         cmp_idx = list(dict.fromkeys([int(index), *(int(i) for i in compared)]))  # target first
     else:
         cmp_idx = [-1]
-    logits, live = _variant_logits(engine, sketch, gallery, cmp_idx, photo, cancel, progress)
     n = len(sketch.strokes)
     path = (
         gallery.paths[cmp_idx[0]]
         if photo is None and gallery is not None
         else str(photo if isinstance(photo, (str, Path)) else "<array>")
     )
+
+    def target_done(j: int, logits: np.ndarray, live: list[int]) -> None:
+        if j == 0 and first is not None and len(cmp_idx) > 1:
+            first(_column(logits[:, :1], cmp_idx[:1], live, n, 0, path))
+
+    logits, live = _variant_logits(engine, sketch, gallery, cmp_idx, photo, cancel, progress, target_done)
     return _column(logits, cmp_idx, live, n, 0, path)
 
 

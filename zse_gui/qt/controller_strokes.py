@@ -195,8 +195,13 @@ class StrokesController:
                 best = a.order()[0] + 1
                 summary = (
                     f"#{p.item.final_rank + 1} {html.escape(p.item.label or '')}: relation score "
-                    f"{a.base_score:.3f}, rank {a.base_rank + 1} of {len(a.compared)} compared. "
-                    f"Orange strokes support this result, purple ones pull away from it; stroke {best} "
+                    f"{a.base_score:.3f}, "
+                    + (
+                        f"rank {a.base_rank + 1} of {len(a.compared)} compared. "
+                        if len(a.compared) > 1
+                        else "ranks among the other results follow. "
+                    )
+                    + f"Orange strokes support this result, purple ones pull away from it; stroke {best} "
                     "matters most. "
                     "Hover a stroke for its numbers."
                 )

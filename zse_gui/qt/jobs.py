@@ -29,6 +29,7 @@ from zse_gui.qt.state import (
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch, query_digest
+from zse_gui.stroke_results import StrokeAttribution
 from zse_gui.viz.strokes import replay_frames
 
 __all__ = [
@@ -219,6 +220,9 @@ def strokes_job(
         def attr_progress(done: int, total: int) -> None:  # the first 40 % of the bar
             ctx.progress(round(40 * done / max(total, 1)), 100)
 
+        def scores_first(early: StrokeAttribution) -> None:  # colours before the ranks are in
+            ctx.emit("partial", StrokesPayload(item, strength, early, None, revision))
+
         attr = engine.attribute_strokes(
             sketch,
             gallery,
@@ -226,6 +230,7 @@ def strokes_job(
             compared,
             cancel=ctx.cancelled,
             progress=attr_progress,
+            first=scores_first,
         )
         ctx.emit("partial", StrokesPayload(item, strength, attr, None, revision))
         ctx.check()

@@ -90,6 +90,7 @@ class SearchEngine(Protocol):
         compared: Sequence[int] = (),
         cancel: Callable[[], bool] | None = None,
         progress: Callable[[int, int], None] | None = None,
+        first: Callable[[StrokeAttribution], None] | None = None,
     ) -> StrokeAttribution: ...
 
 

@@ -388,20 +388,25 @@ def stroke_page_figure(
 
 
 def stroke_hover_texts(attr: StrokeAttribution) -> list[str]:
-    """One line per stroke for hover tips: what removing it, or keeping it alone, does."""
+    """One line per stroke for hover tips: what removing it, or keeping it alone, does (ranks only
+    when other results were compared)."""
+    ranked = len(attr.compared) > 1
     out = []
     for k in range(attr.stroke_count):
         if np.isfinite(attr.removed_logit[k]):
             rem = (
                 f"without it: score {attr.removed_score[k]:.3f} (logit {attr.removed_logit[k]:+.2f}, "
-                f"change {-attr.contribution[k]:+.2f}), rank {int(attr.removed_rank[k]) + 1}"
+                f"change {-attr.contribution[k]:+.2f})"
+                + (f", rank {int(attr.removed_rank[k]) + 1}" if ranked else "")
             )
         else:
             rem = "without it: nothing left to search with"
         alone = (
-            f"alone: score {attr.alone_score[k]:.3f}, rank {int(attr.alone_rank[k]) + 1}"
+            f"alone: score {attr.alone_score[k]:.3f}"
+            + (f", rank {int(attr.alone_rank[k]) + 1}" if ranked else "")
             if np.isfinite(attr.alone_logit[k])
             else "alone: no ink"
         )
-        out.append(f"Stroke {k + 1}: {rem}; {alone} (of {len(attr.compared)} compared)")
+        tail = f" (of {len(attr.compared)} compared)" if ranked else ""
+        out.append(f"Stroke {k + 1}: {rem}; {alone}{tail}")
     return out
