@@ -39,7 +39,6 @@ from zse_gui.engine.strokes import (  # noqa: E402
     attribute_strokes,
     encode_prepared,
     pair_logits,
-    photo_side,
     stroke_variants,
 )
 from zse_gui.sketch import Stroke, StrokeSketch, quickdraw_sketch, read_quickdraw_ndjson  # noqa: E402
@@ -103,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         with torch.inference_mode():
             t_enc = median_ms(lambda: encode_prepared(eng, prepared), args.repeats)
             sk_t, sk_p = encode_prepared(eng, prepared)
-            ph_t, ph_p = photo_side(eng, gallery, top[:1])
+            ph_t, ph_p = eng.photo_side(gallery, top[:1])
             t_rn1 = median_ms(lambda: pair_logits(eng, sk_t, sk_p, ph_t, ph_p), args.repeats)
         target = target_rank(eng, sketch, gallery, 0)
         replay_sketch(eng, sketch, gallery, target)  # warm-up

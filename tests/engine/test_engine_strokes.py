@@ -171,3 +171,16 @@ def test_the_target_scores_come_first_and_equal_the_final_ones(
     assert early[0].base_logit == final.base_logit and final.compared == (0, 1, 2, 3)
     attribute_strokes(engine, sketch, gallery, 0, first=early.append)  # nothing else compared
     assert len(early) == 1
+
+
+def test_attribution_works_on_a_gallery_that_keeps_no_tokens(
+    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, sketch: StrokeSketch
+) -> None:
+    folder = make_gallery()
+    stored = engine.index_gallery(folder, cache_root / "fp16", tokens="fp16")
+    bare = engine.index_gallery(folder, cache_root / "none", tokens="none")
+    assert bare.tokens.shape[1] == 0
+    want = attribute_strokes(engine, sketch, stored, 0, [1, 2])
+    got = attribute_strokes(engine, sketch, bare, 0, [1, 2])  # tokens recomputed from the photos
+    np.testing.assert_allclose(got.removed_logit, want.removed_logit, atol=2e-2)
+    np.testing.assert_allclose(got.alone_logit, want.alone_logit, atol=2e-2)

@@ -36,7 +36,7 @@ from zse_gui.engine.explain import (
 )
 from zse_gui.engine.gallery import GalleryIndex, build_index
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
-from zse_gui.engine.retrieval import ProjectionCache, order_desc, ranked_items
+from zse_gui.engine.retrieval import ProjectionCache, l2_normalize, order_desc, ranked_items
 from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.factory import WeightsInfo, create_model
@@ -192,8 +192,7 @@ class Engine:
             ret = tokens[0, 0].float().cpu().numpy()
             assert out.ret_attn is not None
             ret_attn = out.ret_attn[0].float().cpu().numpy()  # [H, P]
-        ret = ret / max(float(np.linalg.norm(ret)), 1e-12)
-        query = SketchQuery(prepared, tokens, ret.astype(np.float32), ret_attn, proj, self._info.sha256)
+        query = SketchQuery(prepared, tokens, l2_normalize(ret), ret_attn, proj, self._info.sha256)
         self._last_query = (digest, query)
         return query
 
@@ -290,6 +289,24 @@ class Engine:
         rows = rows[np.argsort(np.argsort(order))]
         return torch.from_numpy(rows).to(self._device, self._dtype)  # [K, T, C]
 
+    def photo_side(self, gallery: GalleryIndex, indices: Sequence[int]) -> tuple[Tensor, CrossProjections]:
+        """SA tokens [K, T, C] of gallery items ``indices`` and their CA projections (through the LRU).
+
+        Works for every token policy (stored or recomputed tokens). Must run under
+        ``torch.inference_mode()``.
+
+        Raises:
+            GalleryError: the gallery belongs to another model, or a photo to recompute is gone.
+        """
+        self._check_gallery(gallery)
+        idx = [int(i) for i in indices]
+        tokens = self._photo_tokens(gallery, idx)
+        at = {i: p for p, i in enumerate(idx)}
+        proj = self.projections.get_many(
+            gallery.key, idx, lambda miss: self._model.project_photo(tokens[[at[i] for i in miss]])
+        )
+        return tokens, proj
+
     def _recomputed_tokens(self, gallery: GalleryIndex, indices: Sequence[int]) -> Tensor:
         """[K, T, C] SA tokens of a gallery that keeps none (token policy ``none``).
 
@@ -358,14 +375,12 @@ class Engine:
             for s in range(0, len(idx), self.rn_batch):
                 _check(cancel, "the next re-ranking batch")
                 part = idx[s : s + self.rn_batch]
-                ph = self._photo_tokens(gallery, part)  # [k, T, C]
                 k = len(part)
                 sk = q.tokens.expand(k, -1, -1)  # [k, T, C], a view: the sketch is shared
                 if use_cache:
-                    pp = self.projections.get_many(
-                        gallery.key, part, lambda miss: m.project_photo(self._photo_tokens(gallery, miss))
-                    )
+                    ph, pp = self.photo_side(gallery, part)  # [k, T, C]
                 else:
+                    ph = self._photo_tokens(gallery, part)
                     pp = m.project_photo(ph)  # computed for this batch only
                 sp = CrossProjections(*(t.expand(k, -1, -1, -1) for t in q.projections))
                 cross = m.forward_cross(sk, ph, sk_proj=sp, ph_proj=pp)

@@ -21,6 +21,7 @@ from zse_gui.data.splits import canonical_class
 from zse_gui.engine.engine import Engine, SketchQuery
 from zse_gui.engine.gallery import GalleryIndex
 from zse_gui.engine.preprocess import prepare_sketch
+from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.engine.strokes import encode_prepared
 from zse_gui.errors import CancelledError, GalleryError, InvalidSketchError, UsageError
 from zse_gui.results import PreparedImage
@@ -143,12 +144,10 @@ def replay_sketch(
     for j, k in enumerate(live):
         if cancel is not None and cancel():
             raise CancelledError("replay cancelled")
-        ret = tokens[j, 0].float().cpu().numpy()
-        ret = (ret / max(float(np.linalg.norm(ret)), 1e-12)).astype(np.float32)
         q = SketchQuery(
             prepared=prepared[k],  # type: ignore[arg-type]
             tokens=tokens[j : j + 1],
-            ret=ret,
+            ret=l2_normalize(tokens[j, 0].float().cpu().numpy()),
             ret_attn=np.zeros((0, 0), np.float32),  # not needed for ranking
             projections=type(proj)(*(t[j : j + 1] for t in proj)),
             weights_sha256=sha,

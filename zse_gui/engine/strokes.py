@@ -37,7 +37,6 @@ __all__ = [
     "contrast_strokes",
     "encode_prepared",
     "pair_logits",
-    "photo_side",
     "rank_of",
     "stroke_variants",
 ]
@@ -102,28 +101,6 @@ def encode_prepared(
             progress(min(s + ENCODE_BATCH, len(prepared)), len(prepared))
     tokens = torch.cat(toks)
     proj = CrossProjections(*(torch.cat([p[i] for p in projs]) for i in range(3)))
-    return tokens, proj
-
-
-def photo_side(
-    engine: Engine, gallery: GalleryIndex, indices: Sequence[int]
-) -> tuple[Tensor, CrossProjections]:
-    """Cached SA tokens [K, T, C] of gallery items and their CA projections (through the LRU)."""
-    if gallery.weights_sha256 != engine.weights_info.sha256 or gallery.config_name != engine.config.name:
-        raise GalleryError(
-            f"gallery {gallery.root} was indexed with another model ({gallery.config_name}); index it "
-            f"again with {engine.config.name}"
-        )
-
-    def load(idx: Sequence[int]) -> Tensor:
-        order = np.asarray(idx, np.int64)
-        rows = np.asarray(gallery.tokens[np.sort(order)])  # sorted reads are kinder to a memmap
-        rows = rows[np.argsort(np.argsort(order))]
-        return torch.from_numpy(rows).to(engine.device, engine.dtype)
-
-    idx = [int(i) for i in indices]
-    tokens = load(idx)
-    proj = engine.projections.get_many(gallery.key, idx, lambda miss: engine.model.project_photo(load(miss)))
     return tokens, proj
 
 
@@ -205,7 +182,7 @@ def _variant_logits(
     with torch.inference_mode():
         if photo is None:
             assert gallery is not None
-            ph_tokens, ph_proj = photo_side(engine, gallery, cmp_idx)
+            ph_tokens, ph_proj = engine.photo_side(gallery, cmp_idx)
         else:
             ph = prepare_photo(photo, engine.config)
             x = torch.from_numpy(ph.tensor[None]).to(engine.device, engine.dtype)
