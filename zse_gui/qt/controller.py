@@ -204,8 +204,7 @@ class Controller(FilesMixin, QObject):
         # searches and explanations in flight belong to the model being replaced
         self.worker.cancel("search")
         self.worker.cancel("explain")
-        self.worker.cancel("strokes")
-        self.worker.cancel("contrast")
+        self.strokes.stop()
         self.view.set_status(f"Loading {name} {weights or '(random init)'}…")
         self.view.set_model_label(f"{name}: loading…")
         self.worker.submit(load_model_job(name, weights or None, self.settings.device))
@@ -284,8 +283,6 @@ class Controller(FilesMixin, QObject):
         self.timer.stop()
         self.worker.cancel("search")
         self.worker.cancel("explain")
-        self.worker.cancel("strokes")
-        self.worker.cancel("contrast")
         self._clear_results()
         self.view.set_results_message(EMPTY_CANVAS)
         self.view.set_latency("")
@@ -618,7 +615,7 @@ class Controller(FilesMixin, QObject):
     def _clear_results(self) -> None:
         self.state.shown = None
         self.state.explained = None
-        self.strokes.asked = None
+        self.strokes.stop()
         self.view.set_results(None, None)
         self.view.clear_explanation()
         self.view.set_actions_enabled(False)

@@ -80,12 +80,16 @@ class StrokesController:
         params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
         c.worker.submit(strokes_job(st.sketch, item, result, params, st.revision))
 
+    def stop(self) -> None:
+        """Cancel both lanes and forget what was asked and shown (new sketch, model or no results)."""
+        self.c.worker.cancel("strokes")
+        self.c.worker.cancel("contrast")
+        self.asked = self.contrast_asked = self.last = self.item = self.replay_shown = None
+
     def sketch_changed(self) -> None:
         """A new sketch (or none): what is in flight is for the old one."""
         if self.asked is not None and self.asked[0] != self.c.state.revision:
-            self.c.worker.cancel("strokes")
-            self.c.worker.cancel("contrast")
-            self.asked = self.contrast_asked = self.last = self.item = self.replay_shown = None
+            self.stop()
             self.c.view.clear_strokes("The sketch changed: select a result to measure its strokes.")
 
     def on_result(self, res: JobResult) -> None:
