@@ -127,6 +127,11 @@ class RetrievalResult:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     gallery_size: int = 0
 
+    def reranked_indices(self, limit: int = 10) -> list[int]:
+        """Gallery indices of the first ``limit`` items the relation network scored, in rank order
+        (what the stroke views rank a result among)."""
+        return [it.index for it in self.items if it.rn_logit is not None][:limit]
+
 
 @dataclass(frozen=True)
 class SearchStage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from zse_gui.cli.common import (
     EXIT_OK,
@@ -284,7 +284,7 @@ def _write_report(
 
     items = result.items[: args.report]
     strokes = sketch.strokes  # None for a raster sketch
-    compared = [it.index for it in result.items if it.rn_logit is not None][:10]
+    compared = result.reranked_indices()
     pages = []
     with progress("explaining", not args.quiet) as cb:
         for k, it in enumerate(items):
@@ -309,6 +309,15 @@ def _write_report(
     print(side)
 
 
+def _add_to_sidecar(sidecar: Path, key: str, entry: dict[str, Any]) -> None:
+    """Add one entry (``strokes``, ``contrast``, ``occlusion``) to the explanation's JSON sidecar."""
+    doc = read_sidecar(sidecar)
+    doc[key] = entry
+    doc.pop("schema", None)  # write_sidecar sets them again
+    doc.pop("version", None)
+    write_sidecar(sidecar, doc)
+
+
 def _write_strokes(
     args: argparse.Namespace,
     engine: Engine,
@@ -324,29 +333,28 @@ def _write_strokes(
     assert sketch.strokes is not None
     if args.rank is not None:
         assert gallery is not None and result is not None
-        compared = [it.index for it in result.items if it.rn_logit is not None][:10]
+        compared = result.reranked_indices()
         target = result.items[args.rank - 1].index
         attr = attribute_strokes(engine, sketch.strokes, gallery, target, compared)
+        ranked_among: list[str] | None = [json_safe(gallery.paths[i]) for i in attr.compared]
     else:
         attr = attribute_strokes(engine, sketch.strokes, None, None, photo=str(args.photo))
+        ranked_among = None
     image, _ = render_stroke_attribution(sketch.strokes, attr.contribution)
     png = save_png(args.out / f"{stem}_strokes.png", image)
-    doc = read_sidecar(sidecar)
-    doc["strokes"] = {
+    entry: dict[str, Any] = {
         "what": "relation logit of this sketch-photo pair with each stroke removed / alone; "
         "contribution_logit = whole-sketch logit minus the logit without the stroke",
         "base_logit": round(attr.base_logit, 6),
         "base_score": round(attr.base_score, 6),
-        "ranked_among": None if args.rank is None else [json_safe(gallery.paths[i]) for i in attr.compared],  # type: ignore[union-attr]
+        "ranked_among": ranked_among,
         "per_stroke": stroke_table(attr, sketch.strokes),
         "figure": json_safe(png.name),
     }
     if args.rank is None:
-        for row in doc["strokes"]["per_stroke"]:
+        for row in entry["per_stroke"]:
             row["removed_rank"] = row["alone_rank"] = None  # one photo: nothing to rank among
-    doc.pop("schema", None)
-    doc.pop("version", None)
-    write_sidecar(sidecar, doc)
+    _add_to_sidecar(sidecar, "strokes", entry)
     print(f"{png}  (stroke attribution, {len(sketch.strokes.strokes)} strokes)")
 
 
@@ -370,8 +378,7 @@ def _write_contrast(
     label = f"towards #{args.rank} (orange) or #{args.contrast} (purple)"
     image, _ = render_stroke_attribution(sketch.strokes, con.difference, label=label)
     png = save_png(args.out / f"{stem}_contrast.png", image)
-    doc = read_sidecar(sidecar)
-    doc["contrast"] = {
+    entry: dict[str, Any] = {
         "what": "per stroke: contribution to A minus contribution to B (relation logits); positive = "
         "the stroke pulls towards A",
         "a": {"rank": args.rank, "path": json_safe(a.path), "base_logit": round(con.a.base_logit, 6)},
@@ -382,9 +389,7 @@ def _write_contrast(
         ],
         "figure": json_safe(png.name),
     }
-    doc.pop("schema", None)
-    doc.pop("version", None)
-    write_sidecar(sidecar, doc)
+    _add_to_sidecar(sidecar, "contrast", entry)
     print(f"{png}  (why #{args.rank} and not #{args.contrast}, per stroke)")
 
 
@@ -410,8 +415,7 @@ def _write_occlusion(
     except ConfigError as e:  # a window larger than the patch grid
         raise UsageError(str(e)) from None
     png = save_png(args.out / f"{stem}_occlusion.png", render_occlusion(occ))
-    doc = read_sidecar(sidecar)
-    doc["occlusion"] = {
+    entry: dict[str, Any] = {
         "what": "relation-score drop when each window of the photo is painted white; the deletion "
         "curve masks the most important windows together (0 %, 10 %, ..., 100 %)",
         "window_patches": occ.window,
@@ -421,9 +425,7 @@ def _write_occlusion(
         "deletion_auc": round(occ.deletion_auc, 6),
         "figure": json_safe(png.name),
     }
-    doc.pop("schema", None)
-    doc.pop("version", None)
-    write_sidecar(sidecar, doc)
+    _add_to_sidecar(sidecar, "occlusion", entry)
     print(f"{png}  (occlusion, area under deletion {occ.deletion_auc:.3f})")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,12 +25,12 @@ from zse_gui.cli.common import (
     run_main,
 )
 from zse_gui.cli.text import json_safe
-from zse_gui.data.imageio import read_image_rgb
-from zse_gui.errors import ImageReadError, InvalidSketchError, UsageError
+from zse_gui.data.imageio import read_image_or_placeholder
+from zse_gui.errors import InvalidSketchError, UsageError
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import Replay
 from zse_gui.viz.export import save_figure
-from zse_gui.viz.strokes import replay_figure, replay_frames, save_gif, save_mp4
+from zse_gui.viz.strokes import replay_figure, replay_frames, save_gif, save_mp4, strokes_needed_text
 
 if TYPE_CHECKING:
     from zse_gui.engine.replay import ReplayTarget
@@ -118,15 +119,6 @@ def stroke_rows(rep: Replay, paths: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
-def _thumb(path: str, cache: dict[str, np.ndarray]) -> np.ndarray:
-    if path not in cache:
-        try:
-            cache[path] = read_image_rgb(path)
-        except ImageReadError:
-            cache[path] = np.full((32, 32, 3), 200, np.uint8)  # a photo gone since indexing: grey tile
-    return cache[path]
-
-
 def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.rerank_depth < 0 or args.top < 1 or args.frame_ms < 10:
@@ -182,25 +174,18 @@ def _run(argv: Sequence[str] | None) -> int:
     (out / "strokes.json").write_text(
         json.dumps({**meta, "strokes": stroke_rows(rep, gallery.paths)}, indent=1)
     )
-    cache: dict[str, np.ndarray] = {}
-    frames = replay_frames(strokes, rep, lambda i: _thumb(gallery.paths[i], cache))
+    photo = functools.cache(lambda i: read_image_or_placeholder(gallery.paths[i]))
+    frames = replay_frames(strokes, rep, photo)
     animations = []
     if args.animation in ("gif", "both"):
         animations.append(save_gif(out / "replay.gif", frames, args.frame_ms).name)
     if args.animation in ("mp4", "both"):
         animations.append(save_mp4(out / "replay.mp4", frames, args.frame_ms).name)
-    reach = ", ".join(f"top {k} {_after(rep.strokes_to_reach(k))}" for k in (1, 5, 10))
+    reach = ", ".join(f"top {k} {strokes_needed_text(rep.strokes_to_reach(k))}" for k in (1, 5, 10))
     final = int(rep.ranks[-1]) + 1
     print(f"{rep.target}: rank {final} of {rep.gallery_size} after {len(rep.ranks)} strokes ({reach})")
     print(f"wrote {out}/replay_curve.png|svg|pdf|json, strokes.json, {', '.join(animations)}")
     return EXIT_OK
-
-
-def _after(strokes: int | None) -> str:
-    """``after 1 stroke`` / ``after 3 strokes`` / ``never``."""
-    if not strokes:
-        return "never"
-    return f"after {strokes} stroke" + ("" if strokes == 1 else "s")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from zse_gui.errors import ImageReadError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "is_image_file",
+    "read_image_or_placeholder",
     "read_image_rgb",
     "read_image_rgb_bounded",
     "to_rgb_on_white",
@@ -85,6 +86,15 @@ def read_image_rgb(path: str | os.PathLike[str]) -> np.ndarray:
             the message names the file and the decoder's reason.
     """
     return read_image_rgb_bounded(path, None)[0]
+
+
+def read_image_or_placeholder(path: str | os.PathLike[str]) -> np.ndarray:
+    """``read_image_rgb``, or a 32 x 32 grey tile where the file cannot be read (a gallery photo
+    gone since indexing), for thumbnails that must not stop a figure."""
+    try:
+        return read_image_rgb(path)
+    except ImageReadError:
+        return np.full((32, 32, 3), 200, np.uint8)
 
 
 def read_image_rgb_bounded(

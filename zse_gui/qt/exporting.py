@@ -63,7 +63,7 @@ def report_job(
     drawn sketch the first ``REPORT_STROKE_PAGES`` results are each followed by a stroke page)."""
     items = tuple(result.items)
     provs = tuple(provenances)
-    compared = [it.index for it in items if it.rn_logit is not None][:10]
+    compared = result.reranked_indices()
 
     def run(st: EngineState, ctx: JobContext) -> list[str]:
         engine = need_engine(st)

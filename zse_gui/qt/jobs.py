@@ -8,14 +8,13 @@ two-stage search is ``SearchEngine.search_stages``); what they return is stamped
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from zse_gui.data.imageio import read_image_rgb
-from zse_gui.errors import GalleryError, ImageReadError, WeightsError
+from zse_gui.data.imageio import read_image_or_placeholder
+from zse_gui.errors import GalleryError, WeightsError
 from zse_gui.qt.protocols import Query, SearchEngine
 from zse_gui.qt.state import (
     ContrastPayload,
@@ -215,7 +214,7 @@ def strokes_job(
         engine, gallery = need_engine(state), need_gallery(state)
         position = next(k for k, it in enumerate(result.items) if it.index == item.index)
         strength = result_strength(result, position)
-        compared = [it.index for it in result.items if it.rn_logit is not None][:10]
+        compared = result.reranked_indices()
 
         def attr_progress(done: int, total: int) -> None:  # the first 40 % of the bar
             ctx.progress(round(40 * done / max(total, 1)), 100)
@@ -247,16 +246,7 @@ def strokes_job(
             cancel=ctx.cancelled,
             progress=replay_progress,
         )
-        thumbs: dict[int, np.ndarray] = {}
-
-        def photo(i: int) -> np.ndarray:
-            if i not in thumbs:
-                try:
-                    thumbs[i] = read_image_rgb(gallery.paths[i])
-                except ImageReadError:  # a photo gone since indexing: a grey tile
-                    thumbs[i] = np.full((32, 32, 3), 200, np.uint8)
-            return thumbs[i]
-
+        photo = functools.cache(lambda i: read_image_or_placeholder(gallery.paths[i]))
         frames = tuple(replay_frames(sketch, rep, photo, size=200, thumb=72))
         ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision, None, frames))
         ctx.check()

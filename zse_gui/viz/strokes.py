@@ -39,6 +39,7 @@ __all__ = [
     "save_mp4",
     "stroke_at",
     "stroke_page_figure",
+    "strokes_needed_text",
     "stroke_hover_texts",
     "stroke_table",
 ]
@@ -178,6 +179,13 @@ def stroke_table(attr: StrokeAttribution, sketch: StrokeSketch) -> list[dict[str
     return rows
 
 
+def strokes_needed_text(strokes: int | None) -> str:
+    """``after 1 stroke`` / ``after 3 strokes`` / ``never`` (``Replay.strokes_to_reach`` in words)."""
+    if not strokes:
+        return "never"
+    return f"after {strokes} stroke" + ("" if strokes == 1 else "s")
+
+
 def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.0) -> Figure:
     """The replay curve: the target's rank (1-based, log scale) after each stroke, top 1/5/10 lines."""
     fig = Figure(figsize=(width_in, width_in * 0.55), dpi=100, layout="constrained")
@@ -194,7 +202,7 @@ def replay_figure(replay: Replay, title: str | None = None, width_in: float = 6.
                 color="#999999",
                 ls=style,
                 lw=1,
-                label=f"top {k}: " + (f"after {hit} stroke{'s' if hit > 1 else ''}" if hit else "never"),
+                label=f"top {k}: {strokes_needed_text(hit)}",
             )
     ax.set_yscale("log")
     ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if t <= replay.gallery_size]
