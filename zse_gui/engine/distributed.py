@@ -36,7 +36,7 @@ from zse_gui.engine.gallery import (
     _make_index,
     _reason,
     cache_dir_for,
-    stored_policy,
+    cache_expectation,
 )
 from zse_gui.engine.journal import CacheLock
 from zse_gui.engine.preprocess import prepare_photo
@@ -179,12 +179,8 @@ def build_index_ray(
     scan = scan_gallery(root, follow_symlinks)
     if not scan.files:
         raise GalleryError(f"no image files found under {root}")
-    policy = resolve_policy(
-        tokens or "auto", len(scan.files), cfg.num_tokens, cfg.embed_dim, stored_policy(cdir, cfg)
-    )
-    keep = cfg.num_tokens if policy == "fp16" else 0
-    expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": keep,
-              "embed_dim": cfg.embed_dim}  # fmt: skip
+    expect = cache_expectation(cdir, cfg, info.sha256, tokens, len(scan.files))
+    keep = int(expect["num_tokens"])
     try:
         cdir.mkdir(parents=True, exist_ok=True)
         lock = CacheLock(cdir)

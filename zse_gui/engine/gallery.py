@@ -249,14 +249,9 @@ def build_index(
         raise GalleryError(f"gallery folder {root} does not exist or is not a folder")
     croot = Path(cache_root).expanduser() if cache_root is not None else default_cache_root()
     cdir = cache_dir_for(croot, root, cfg.name, info.sha256)
-    c_dim = cfg.embed_dim
-    resolve_policy(tokens or "auto", 0, cfg.num_tokens, c_dim)  # an unknown policy fails early
+    resolve_policy(tokens or "auto", 0, cfg.num_tokens, cfg.embed_dim)  # an unknown policy fails early
     scan = scan_gallery(root, follow_symlinks)
-    policy = resolve_policy(
-        tokens or "auto", len(scan.files), cfg.num_tokens, c_dim, stored_policy(cdir, cfg)
-    )
-    t_tok = cfg.num_tokens if policy == "fp16" else 0  # tokens kept per item
-    expect = {"config": cfg.name, "weights_sha256": info.sha256, "num_tokens": t_tok, "embed_dim": c_dim}
+    expect = cache_expectation(cdir, cfg, info.sha256, tokens, len(scan.files))
     if not scan.files:
         why = ""
         if scan.problems:
@@ -298,6 +293,26 @@ def build_index(
         return index
     finally:
         lock.release()
+
+
+def cache_expectation(
+    cdir: Path, cfg: ZseConfig, weights_sha256: str, tokens: str | None, n_files: int
+) -> dict[str, Any]:
+    """What the cache in ``cdir`` must match (model, weights, token layout) for this build.
+
+    The token policy is ``tokens`` if forced, else the existing cache's, else chosen by gallery
+    size; ``num_tokens`` is the number of tokens kept per item (the model's T, or 0 for ``none``).
+    """
+    policy = resolve_policy(
+        tokens or "auto", n_files, cfg.num_tokens, cfg.embed_dim, stored_policy(cdir, cfg)
+    )
+    keep = cfg.num_tokens if policy == "fp16" else 0
+    return {
+        "config": cfg.name,
+        "weights_sha256": weights_sha256,
+        "num_tokens": keep,
+        "embed_dim": cfg.embed_dim,
+    }
 
 
 def stored_policy(cdir: Path, cfg: ZseConfig) -> str | None:
