@@ -620,6 +620,31 @@ class Engine:
             faithfulness=faith,
         )
 
+    def photo_scores(
+        self, q: SketchQuery, photos: np.ndarray, cancel: Callable[[], bool] | None = None
+    ) -> np.ndarray:
+        """[n] float32 relation scores of the encoded sketch with each of [n, S, S, 3] uint8
+        model-input photos (e.g. masked copies of one photo), encoded in batches of ``rn_batch``.
+
+        Raises:
+            CancelledError: ``cancel()`` became true between batches.
+        """
+        cfg = self.config
+        scores = np.empty(len(photos), np.float32)
+        m = self._model
+        with torch.inference_mode():
+            for s in range(0, len(photos), self.rn_batch):
+                _check(cancel, "the next batch of photos")
+                imgs = np.stack([normalize(x, cfg) for x in photos[s : s + self.rn_batch]])
+                ph_tok = m.forward_tokens(self._to_input(imgs)).tokens  # [k, T, C]
+                k = len(ph_tok)
+                sk = q.tokens.expand(k, -1, -1)
+                sp = CrossProjections(*(t.expand(k, -1, -1, -1) for t in q.projections))
+                cross = m.forward_cross(sk, ph_tok, sk_proj=sp)
+                logit, _ = self.relation(cross.sketch, cross.photo)
+                scores[s : s + k] = torch.sigmoid(logit).float().cpu().numpy()
+        return scores
+
     def _faithfulness(
         self,
         q: SketchQuery,
@@ -633,19 +658,7 @@ class Engine:
         cfg = self.config
         photo_cells = s2p[sketch_cells]
         masked = mask_photo_patches(ph.display, photo_cells, cfg.grid_size, cfg.patch_size)  # [n, S, S, 3]
-        scores = np.empty(len(photo_cells), np.float32)
-        m = self._model
-        with torch.inference_mode():
-            for s in range(0, len(masked), self.rn_batch):
-                _check(cancel, "the next faithfulness batch")
-                imgs = np.stack([normalize(x, cfg) for x in masked[s : s + self.rn_batch]])
-                ph_tok = m.forward_tokens(self._to_input(imgs)).tokens  # [k, T, C]
-                k = len(ph_tok)
-                sk = q.tokens.expand(k, -1, -1)
-                sp = CrossProjections(*(t.expand(k, -1, -1, -1) for t in q.projections))
-                cross = m.forward_cross(sk, ph_tok, sk_proj=sp)
-                logit, _ = self.relation(cross.sketch, cross.photo)
-                scores[s : s + k] = torch.sigmoid(logit).cpu().numpy()
+        scores = self.photo_scores(q, masked, cancel)
         return Faithfulness(
             sketch_patch=np.asarray(sketch_cells, np.int64),
             photo_patch=np.asarray(photo_cells, np.int64),

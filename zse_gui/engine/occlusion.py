@@ -7,7 +7,7 @@ curve then masks the most important windows together, 0 %, 10 %, ..., 100 % of t
 area (the mean of a trapezoid over x in [0, 1]) says how fast the score falls when the map's
 choice is removed: lower = the map found what the score depends on.
 
-The sketch side is encoded once; masked photos go through the SA encoder in batches.
+The sketch side is encoded once; masked photos are scored by ``Engine.photo_scores`` in batches.
 """
 
 from __future__ import annotations
@@ -16,41 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from zse_gui.engine.engine import Engine, SketchInput, SketchQuery
 from zse_gui.engine.explain import MASK_FILL
 from zse_gui.engine.gallery import GalleryIndex
-from zse_gui.engine.preprocess import normalize, prepare_photo
-from zse_gui.errors import CancelledError, ConfigError, GalleryError
-from zse_gui.model.layers import CrossProjections
+from zse_gui.engine.preprocess import prepare_photo
+from zse_gui.errors import ConfigError, GalleryError
 from zse_gui.stroke_results import OcclusionMap
 
 __all__ = ["DELETION_STEPS", "occlusion_map"]
 
 DELETION_STEPS = 10  # the deletion curve has DELETION_STEPS + 1 points
-_BATCH = 8
-
-
-def _scores(
-    engine: Engine, q: SketchQuery, photos: np.ndarray, cancel: Callable[[], bool] | None
-) -> np.ndarray:
-    """Relation scores of the sketch with each of [n, S, S, 3] uint8 photos."""
-    cfg = engine.config
-    out = np.empty(len(photos), np.float32)
-    m = engine.model
-    with torch.inference_mode():
-        for s in range(0, len(photos), _BATCH):
-            if cancel is not None and cancel():
-                raise CancelledError("occlusion map cancelled")
-            imgs = np.stack([normalize(x, cfg) for x in photos[s : s + _BATCH]])
-            ph = m.forward_tokens(torch.from_numpy(imgs).to(engine.device, engine.dtype)).tokens
-            k = len(ph)
-            sp = CrossProjections(*(t.expand(k, -1, -1, -1) for t in q.projections))
-            cross = m.forward_cross(q.tokens.expand(k, -1, -1), ph, sk_proj=sp)
-            logit, _ = engine.relation(cross.sketch, cross.photo)
-            out[s : s + k] = torch.sigmoid(logit).float().cpu().numpy()
-    return out
 
 
 def occlusion_map(
@@ -87,7 +63,7 @@ def occlusion_map(
         raise GalleryError("an occlusion map needs a gallery index or a photo")
     q = engine.encode_sketch(query, cancel)
     ph = prepare_photo(source, cfg)
-    base = float(_scores(engine, q, ph.display[None], cancel)[0])
+    base = float(engine.photo_scores(q, ph.display[None], cancel)[0])
     w = int(window)
     starts = list(range(0, g, w))
     boxes = [(r, c) for r in starts for c in starts]
@@ -98,7 +74,7 @@ def occlusion_map(
             img[r * ps : (r + w) * ps, c * ps : (c + w) * ps] = MASK_FILL
         return img
 
-    one = _scores(engine, q, np.stack([masked([b]) for b in boxes]), cancel)
+    one = engine.photo_scores(q, np.stack([masked([b]) for b in boxes]), cancel)
     drop_w = base - one  # [n windows]
     drop = np.zeros((g, g), np.float32)
     for (r, c), d in zip(boxes, drop_w, strict=True):
@@ -106,7 +82,7 @@ def occlusion_map(
     order = np.lexsort((np.arange(len(boxes)), -drop_w.astype(np.float64)))
     counts = [round(len(boxes) * k / DELETION_STEPS) for k in range(DELETION_STEPS + 1)]
     curve_imgs = np.stack([masked([boxes[i] for i in order[:n]]) for n in counts[1:]])
-    curve = np.concatenate([[base], _scores(engine, q, curve_imgs, cancel)]).astype(np.float32)
+    curve = np.concatenate([[base], engine.photo_scores(q, curve_imgs, cancel)]).astype(np.float32)
     auc = float(((curve[1:] + curve[:-1]) / 2).mean())
     return OcclusionMap(
         grid=g,
