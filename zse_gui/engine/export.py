@@ -15,18 +15,16 @@ name and moved into place.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zse_gui.engine.ann import FaissStage1, _faiss
+from zse_gui.engine.cache import atomic_file
 from zse_gui.engine.gallery import GalleryIndex
 from zse_gui.errors import ConfigError, InputFileError
 
@@ -35,16 +33,6 @@ __all__ = ["EXPORT_FILES", "export_gallery"]
 log = logging.getLogger(__name__)
 
 EXPORT_FILES = ("embeddings.npy", "metadata.parquet", "index.faiss", "export.json")
-
-
-def _atomic(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def export_gallery(index: GalleryIndex, out_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -97,14 +85,16 @@ def export_gallery(index: GalleryIndex, out_dir: str | os.PathLike[str]) -> dict
     try:
         out.mkdir(parents=True, exist_ok=True)
 
-        def save_npy(p: Path) -> None:
-            with p.open("wb") as fh:
-                np.save(fh, emb)
-
-        _atomic(out / "embeddings.npy", save_npy)
-        _atomic(out / "metadata.parquet", lambda p: pq.write_table(table, str(p)))
-        _atomic(out / "index.faiss", lambda p: faiss.write_index(fidx, str(p)))
-        _atomic(out / "export.json", lambda p: p.write_text(json.dumps(info, indent=1), encoding="utf-8"))
+        with atomic_file(out / "embeddings.npy") as fh:
+            np.save(fh, emb)
+        with atomic_file(out / "metadata.parquet") as fh:
+            pq.write_table(table, fh)
+        with atomic_file(out / "index.faiss") as fh:
+            writer = faiss.PyCallbackIOWriter(fh.write)
+            faiss.write_index(fidx, writer)
+            del writer  # flushes what FAISS still buffers
+        with atomic_file(out / "export.json") as fh:
+            fh.write(json.dumps(info, indent=1).encode("utf-8"))
     except (OSError, RuntimeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise InputFileError(f"cannot export to {out}: {reason}") from None
