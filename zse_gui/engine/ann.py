@@ -16,9 +16,11 @@ scores are true cosines and the order is the exact one within the shortlist. Kin
   (``d`` bytes per item, 768 B for 768-d). The 4-bit codes alone order the neighbourhood too
   coarsely for a 1000-item shortlist to hold the true top 50 at 10M, and re-scoring a long
   shortlist from the cache file means random reads of a file larger than the page cache; the
-  8-bit copy answers both. Its scores are the cosines of the 8-bit reconstructions (a few
-  thousandths from the exact ones, measured in ``docs/benchmarks.md``) unless ``exact=True``
-  re-scores the final top ``k`` from the cache.
+  8-bit copy answers both. The 8-bit cosines are a few thousandths off the exact ones, enough to
+  swap items around the k-th place, so the best ``RESCORE_FACTOR * k`` of them (200 for a top 50)
+  are re-scored exactly from the cache's embeddings, read with parallel ``pread`` calls
+  (``rowread.read_rows``): the returned scores are true cosines and the order is the exact one
+  among those candidates.
 - ``hnsw``: ``HNSW32,Flat`` graph. No training, but it stores a full float32 copy of every vector
   plus the graph (about 3.3 KB per 768-d item) and builds much more slowly on a small CPU.
 - ``exact``: today's scan, whatever the size.
@@ -53,6 +55,7 @@ import numpy as np
 
 from zse_gui.engine.cache import atomic_file
 from zse_gui.engine.retrieval import cosine_topk, order_desc
+from zse_gui.engine.rowread import read_rows
 from zse_gui.errors import ConfigError, GalleryError
 
 __all__ = [
@@ -85,6 +88,7 @@ MIN_IVFPQ = 256  # fewer items cannot train 16-centroid PQ codebooks well: such 
 _RETRAIN_GROWTH = 4.0  # re-train the IVF-PQ quantisers when the gallery grew more than this
 REFINE_FROM = 2_000_000  # IVF-PQ galleries from this size get the in-RAM 8-bit refinement stage
 REFINE_CANDIDATES = 10_000  # fast-scan candidates re-ranked by the 8-bit codes (at most N / 100)
+RESCORE_FACTOR = 4  # refined search: the 8-bit top (factor x k) is re-scored exactly from the cache
 
 
 class AnnIndexError(GalleryError):
@@ -263,16 +267,18 @@ class FaissStage1:
     Without a refinement stage the index proposes ``shortlist`` candidates and all of them are
     re-scored exactly from ``embeddings``. With one (``params.refine``), the fast-scan codes
     propose ``max(params.refine, shortlist)`` candidates, FAISS re-ranks them with the 8-bit codes
-    in RAM and keeps the top ``k``; their scores are the cosines of the 8-bit reconstructions, or
-    the exact ones read from ``embeddings`` when ``exact`` is True (``k`` random rows: cheap when
-    the cache is in the page cache, slow when it is not).
+    in RAM, and the best ``rescore`` of those (default ``RESCORE_FACTOR * k``) are re-scored
+    exactly from ``embeddings`` (parallel reads of only those rows); ``exact=False`` skips that
+    step and returns the 8-bit order and scores (for measurements).
 
     Args:
         index: a FAISS index over the rows of ``embeddings`` (same order).
         params: how it was built (search parameters).
         embeddings: [N, C] float32 normalised (memmap fine: only shortlisted rows are read).
         shortlist: candidates fetched from FAISS per query before exact re-scoring.
-        exact: with a refinement stage, re-score the final top ``k`` from ``embeddings``.
+        exact: with a refinement stage, re-score the 8-bit codes' best candidates exactly.
+        rescore: with a refinement stage, how many of the 8-bit codes' best are re-scored
+            (None: ``RESCORE_FACTOR * k``; at least ``k``).
     """
 
     def __init__(
@@ -281,7 +287,8 @@ class FaissStage1:
         params: IndexParams,
         embeddings: np.ndarray,
         shortlist: int = DEFAULT_SHORTLIST,
-        exact: bool = False,
+        exact: bool = True,
+        rescore: int | None = None,
     ) -> None:
         self.index = index
         self.params = params
@@ -289,6 +296,7 @@ class FaissStage1:
         self.embeddings = embeddings
         self.shortlist = max(1, int(shortlist))
         self.exact = bool(exact)
+        self.rescore = None if rescore is None else max(1, int(rescore))
         self.last_nprobe = 0  # lists visited by the latest refined search (for benchmarks)
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -319,39 +327,44 @@ class FaissStage1:
                 log.debug("stage-1 index found %d < %d candidates; exact scan for this query", len(rows), k)
                 out_i[r], out_s[r] = cosine_topk(q2[r], self.embeddings, k)
                 continue
-            sc = np.asarray(self.embeddings[rows], np.float32) @ q2[r]  # exact cosines
-            top = order_desc(sc, rows)[:k]
-            out_i[r], out_s[r] = rows[top], sc[top]
+            out_i[r], out_s[r] = self._rescore(rows, q2[r], k)
         return (out_i[0], out_s[0]) if single else (out_i, out_s)
+
+    def _rescore(self, rows: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top ``k`` of candidate ``rows`` (distinct) for one query."""
+        order = np.argsort(rows, kind="stable")  # file order: kinder to the disk
+        sc = np.empty(len(rows), np.float32)
+        sc[order] = np.asarray(read_rows(self.embeddings, rows[order]), np.float32) @ q  # exact cosines
+        top = order_desc(sc, rows)[:k]
+        return rows[top], sc[top]
 
     def _search_refined(self, q2: np.ndarray, k: int, single: bool) -> tuple[np.ndarray, np.ndarray]:
         faiss = _faiss()
         n = len(self.embeddings)
         cands = min(n, max(k, self.shortlist, self.params.refine))
+        keep = min(cands, max(k, self.rescore or RESCORE_FACTOR * k)) if self.exact else k
         nlist = faiss.extract_index_ivf(self.index).nlist
         # Per-call parameters (the index object is not changed): the base visits ``nprobe`` lists
-        # and proposes k * k_factor candidates, the 8-bit codes keep the best k.
+        # and proposes ``cands`` candidates, the 8-bit codes keep the best ``keep``.
         base = faiss.SearchParametersIVF(
             nprobe=min(nlist, max(self.params.nprobe, math.ceil(3 * cands * nlist / n)))
         )
-        sp = faiss.IndexRefineSearchParameters(k_factor=cands / k, base_index_params=base)
+        sp = faiss.IndexRefineSearchParameters(k_factor=cands / keep, base_index_params=base)
         self.last_nprobe = int(base.nprobe)
-        _, found = self.index.search(q2, k, params=sp)  # [Q, k] int64, best first by 8-bit distance
+        _, found = self.index.search(q2, keep, params=sp)  # [Q, keep] int64, best first by 8-bit distance
         refine = self.index.refine_index
         out_i = np.empty((len(q2), k), np.int64)
         out_s = np.empty((len(q2), k), np.float32)
         for r in range(len(q2)):
             rows = found[r]
             if np.any(rows < 0):
-                log.debug("stage-1 index found fewer than %d candidates; exact scan for this query", k)
+                log.debug("stage-1 index found fewer than %d candidates; exact scan for this query", keep)
                 out_i[r], out_s[r] = cosine_topk(q2[r], self.embeddings, k)
                 continue
             if self.exact:
-                order = np.argsort(rows)  # read the rows in file order, kinder to a memmap
-                sc = np.empty(k, np.float32)
-                sc[order] = np.asarray(self.embeddings[rows[order]], np.float32) @ q2[r]
-            else:
-                sc = refine.reconstruct_batch(rows) @ q2[r]  # cosines of the 8-bit reconstructions
+                out_i[r], out_s[r] = self._rescore(rows, q2[r], k)
+                continue
+            sc = refine.reconstruct_batch(rows) @ q2[r]  # cosines of the 8-bit reconstructions
             top = order_desc(sc, rows)
             out_i[r], out_s[r] = rows[top], sc[top]
         return (out_i[0], out_s[0]) if single else (out_i, out_s)
