@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> None:
                 secs, code = _time(checkout.resolve(), blank, t / "gallery", t / f"cache-{label}-{r}")
                 times.append(secs)
                 codes.add(code)
-            rows.append(
-                f"| {label} | {statistics.median(times):.2f} | {min(times):.2f} | {sorted(codes)} |"
-            )
+            rows.append(f"| {label} | {statistics.median(times):.2f} | {min(times):.2f} | {sorted(codes)} |")
     lines = [
         "A blank sketch given to `zse-search` (fresh process, bundled `zse_lite`, 6-photo gallery with an",
         "empty cache): seconds until the tool exits with its error. Exit code 4 = empty sketch.",

@@ -4,7 +4,8 @@ Stage 1 at scale re-scores a few hundred candidate rows of the cache's embedding
 This writes a float16 ``[N, 768]`` file (default 3M rows, 4.4 GiB), then for R random rows
 times, side by side and with the file's pages dropped from the page cache before every try:
 ``np.asarray(memmap[rows])`` (one page fault and read-ahead window per row) and
-``zse_gui.engine.rowread.read_rows`` (parallel ``pread`` of exactly the rows' bytes).
+``zse_gui.engine.rowread.read_rows`` with ``parallel=True`` (parallel ``pread`` of exactly the
+rows' bytes; by default it reads this way only files larger than half the machine's memory).
 
 Run: ``nice -n 10 .venv/bin/python -m benchmarks.rowread --dir /some/disk``; writes the
 "rowread" section of docs/benchmarks.md.
@@ -55,28 +56,36 @@ def main(argv: list[str] | None = None) -> None:
         "## Scattered row reads (`benchmarks/rowread.py`)",
         "",
         f"Machine: {machine_line()}; load average {os.getloadavg()[0]:.1f} at the start. File: "
-        f"{args.n:,} x {D} float16 ({path.stat().st_size / 2**30:.1f} GiB); random sorted rows; the "
-        f"file's pages dropped before every try; median of {args.tries} tries. `read_rows` uses "
-        f"{READERS} threads.",
+        f"{args.n:,} x {D} float16 ({path.stat().st_size / 2**30:.1f} GiB); random sorted rows; "
+        f"median of {args.tries} tries. Cold: the file's pages dropped before every try; warm: the "
+        f"whole file read once before, so every page is cached. `read_rows` uses {READERS} threads.",
         "",
-        "| rows | memmap indexing | read_rows (parallel pread) | ratio |",
-        "| --- | --- | --- | --- |",
+        "| pages | rows | memmap indexing | read_rows (parallel pread) | memmap / read_rows |",
+        "| --- | --- | --- | --- | --- |",
     ]
     try:
-        for r in args.rows:
-            t_mm: list[float] = []
-            t_rr: list[float] = []
-            for _ in range(args.tries):
-                rows = np.sort(rng.choice(args.n, r, replace=False))
-                for how, into in (("mm", t_mm), ("rr", t_rr)):
-                    _drop(path)
-                    t0 = time.perf_counter()
-                    got = np.asarray(emb[rows]) if how == "mm" else read_rows(emb, rows)
-                    into.append((time.perf_counter() - t0) * 1e3)
-                    assert got.shape == (r, D)
-            mm, rr = statistics.median(t_mm), statistics.median(t_rr)
-            lines.append(f"| {r} | {mm:.1f} ms | {rr:.1f} ms | {mm / rr:.0f}x |")
-            print(lines[-1], flush=True)
+        for cold in (True, False):
+            for r in args.rows:
+                t_mm: list[float] = []
+                t_rr: list[float] = []
+                if not cold:
+                    with path.open("rb") as fh:
+                        while fh.read(1 << 26):
+                            pass
+                for _ in range(args.tries):
+                    rows = np.sort(rng.choice(args.n, r, replace=False))
+                    for how, into in (("mm", t_mm), ("rr", t_rr)):
+                        if cold:
+                            _drop(path)
+                        t0 = time.perf_counter()
+                        got = np.asarray(emb[rows]) if how == "mm" else read_rows(emb, rows, parallel=True)
+                        into.append((time.perf_counter() - t0) * 1e3)
+                        assert got.shape == (r, D)
+                mm, rr = statistics.median(t_mm), statistics.median(t_rr)
+                lines.append(
+                    f"| {'cold' if cold else 'warm'} | {r} | {mm:.1f} ms | {rr:.1f} ms | {mm / rr:.2f} |"
+                )
+                print(lines[-1], flush=True)
     finally:
         del emb
         path.unlink()

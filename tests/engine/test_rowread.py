@@ -29,7 +29,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 def test_read_rows_equals_indexing(stored: np.ndarray, rows: list[int], start: int) -> None:
     view = stored[start:]  # a view keeps the mapping and the original header offset
     idx = np.array([r for r in rows if r < len(view)], np.int64)
-    got = read_rows(view, idx)
+    got = read_rows(view, idx, parallel=True)
     assert got.dtype == view.dtype and got.shape == (len(idx), view.shape[1])
     np.testing.assert_array_equal(got, np.asarray(view[idx]))
 
@@ -44,12 +44,18 @@ def test_parallel_path_is_taken_for_memmaps_only(stored: np.ndarray, monkeypatch
 
     monkeypatch.setattr(rowread.os, "pread", counting)
     rows = np.arange(100, 400, 7)
-    np.testing.assert_array_equal(read_rows(stored, rows), np.asarray(stored[rows]))
+    np.testing.assert_array_equal(read_rows(stored, rows, parallel=True), np.asarray(stored[rows]))
     assert len(calls) == len(rows)
     calls.clear()
     in_ram = np.asarray(stored)
-    np.testing.assert_array_equal(read_rows(in_ram, rows), in_ram[rows])
+    np.testing.assert_array_equal(read_rows(in_ram, rows, parallel=True), in_ram[rows])
     assert calls == []
     # Columns that are not whole rows of the file cannot be read row by row: plain indexing.
-    np.testing.assert_array_equal(read_rows(stored[:, :5], rows), np.asarray(stored[rows, :5]))
+    np.testing.assert_array_equal(read_rows(stored[:, :5], rows, parallel=True), np.asarray(stored[rows, :5]))
     assert calls == []
+    # By default a file this small stays in the page cache: plain indexing, unless memory is tiny.
+    np.testing.assert_array_equal(read_rows(stored, rows), np.asarray(stored[rows]))
+    assert calls == []
+    monkeypatch.setattr(rowread, "_physical_memory", lambda: stored.nbytes)
+    np.testing.assert_array_equal(read_rows(stored, rows), np.asarray(stored[rows]))
+    assert len(calls) == len(rows)

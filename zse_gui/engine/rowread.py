@@ -6,8 +6,11 @@ row at a time and each fault pulls a read-ahead window from the disk: measured h
 float16 file with its pages evicted, 50 random rows took about 0.5 s that way, against 11 ms with
 one ``os.pread`` per row (the exact row bytes, no read-ahead) and 4-8 ms with the reads issued
 from 16-64 threads (``pread`` releases the GIL, so the disk sees a queue of requests).
-``read_rows`` does that for ``np.memmap`` arrays whose rows are contiguous in their file, and
-falls back to ordinary indexing for anything else (arrays in RAM, other layouts, short reads).
+``read_rows`` does that for ``np.memmap`` arrays whose rows are contiguous in their file and
+whose file is larger than half the machine's memory, and uses ordinary indexing for anything
+else (arrays in RAM, other layouts, short reads, and files small enough to stay in the page
+cache: there, indexing a cached memmap took 1.0 ms for 1000 rows against 8.5 ms for the
+threaded reads, whose cost is Python work per row).
 """
 
 from __future__ import annotations
@@ -55,15 +58,27 @@ def _file_layout(array: np.ndarray) -> tuple[str, int, int] | None:
     return str(array.filename), map_start + (array.ctypes.data - map_addr), row_bytes
 
 
-def read_rows(array: np.ndarray, rows: np.ndarray) -> np.ndarray:
+def _physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def read_rows(array: np.ndarray, rows: np.ndarray, parallel: bool | None = None) -> np.ndarray:
     """``array[rows]`` as a new in-memory array (same dtype), read in parallel from its file.
 
     Args:
-        array: [N, ...] array; a file-backed ``np.memmap`` gets the parallel path.
+        array: [N, ...] array; a file-backed ``np.memmap`` can get the parallel path.
         rows: [R] int row indices (any order, repeats allowed).
+        parallel: True forces parallel reads where the layout allows, False plain indexing;
+            None decides by size (parallel when the array is larger than half the memory).
     """
     rows = np.asarray(rows, np.int64).reshape(-1)
-    layout = _file_layout(array) if len(rows) >= MIN_PARALLEL else None
+    if parallel is None:
+        memory = _physical_memory()
+        parallel = memory > 0 and array.nbytes > memory // 2
+    layout = _file_layout(array) if parallel and len(rows) >= MIN_PARALLEL else None
     if layout is None:
         return np.asarray(array[rows])
     name, start, row_bytes = layout
