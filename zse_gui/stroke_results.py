@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["MatchStrength", "OcclusionMap", "Replay", "StrokeAttribution", "StrokeContrast"]
+__all__ = [
+    "MatchStrength",
+    "OcclusionMap",
+    "PatchContrast",
+    "Replay",
+    "StrokeAttribution",
+    "StrokeContrast",
+]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -98,6 +105,63 @@ class StrokeContrast:
     def difference(self) -> np.ndarray:
         """[S] float32 ``a.contribution - b.contribution``: positive = the stroke pulls towards A."""
         return np.asarray(self.a.contribution - self.b.contribution, np.float32)
+
+
+@dataclass(frozen=True)
+class PatchContrast:
+    """Why A and not B, per sketch patch: both results' relation logits with each inked window of
+    the model-input sketch painted white (``engine.contrast.contrast_patches``).
+
+    The masking happens in the model's input pixels, after the ink crop, so every variant keeps the
+    patch grid of the whole sketch and cell (r, c) always means the same part of the drawing (the
+    stroke attribution, by contrast, crops each variant anew). g = patches per side.
+
+    Attributes:
+        grid: g. window: the masked window's side in patches (1 = each patch on its own).
+        index_a, index_b: gallery indices of results A and B; path_a, path_b: their images.
+        base_logit_a, base_logit_b: relation logits of the whole sketch with A and with B.
+        masked_logit_a, masked_logit_b: [g, g] float32 logit with the window holding cell (r, c)
+            masked (every cell of a window carries the window's number); NaN where the window
+            has no ink (painting blank paper white changes nothing).
+        ink: [g, g] bool, cells with at least one ink pixel.
+        sketch_image: [S, S, 3] uint8 model-input sketch (unmasked).
+    """
+
+    grid: int
+    window: int
+    index_a: int
+    index_b: int
+    path_a: str
+    path_b: str
+    base_logit_a: float
+    base_logit_b: float
+    masked_logit_a: np.ndarray
+    masked_logit_b: np.ndarray
+    ink: np.ndarray
+    sketch_image: np.ndarray
+
+    @property
+    def contribution_a(self) -> np.ndarray:
+        """[g, g] float32 ``base_logit_a - masked_logit_a``: what A loses without the window."""
+        return np.asarray(np.float32(self.base_logit_a) - self.masked_logit_a, np.float32)
+
+    @property
+    def contribution_b(self) -> np.ndarray:
+        """[g, g] float32 ``base_logit_b - masked_logit_b``."""
+        return np.asarray(np.float32(self.base_logit_b) - self.masked_logit_b, np.float32)
+
+    @property
+    def difference(self) -> np.ndarray:
+        """[g, g] float32 ``contribution_a - contribution_b``: positive = the patch pulls towards A
+        (masking it narrows A's lead over B), negative = towards B; NaN where there is no ink."""
+        return np.asarray(self.contribution_a - self.contribution_b, np.float32)
+
+    @property
+    def windows(self) -> int:
+        """How many inked windows were masked (sketch encodes, besides the whole sketch)."""
+        w = int(self.window)
+        starts = range(0, self.grid, w)
+        return sum(bool(np.isfinite(self.masked_logit_a[r, c])) for r in starts for c in starts)
 
 
 @dataclass(frozen=True)
