@@ -24,8 +24,15 @@ from PIL import Image
 from zse_gui.errors import ConfigError
 from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch
-from zse_gui.stroke_results import StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, StrokeAttribution
 from zse_gui.viz.attention import BACKGROUNDS, render_ret_attention
+from zse_gui.viz.contrast import (
+    ContrastView,
+    contrast_figure,
+    contrast_record,
+    render_contrast_correspondences,
+    render_patch_contrast,
+)
 from zse_gui.viz.correspondence import (
     CorrespondenceSettings,
     colorbar_label,
@@ -43,7 +50,12 @@ from zse_gui.viz.figures import (
     synthesis_figure,
 )
 from zse_gui.viz.sidecar import Provenance, explanation_summary, pairs_to_json, write_sidecar
-from zse_gui.viz.strokes import stroke_page_figure, stroke_table
+from zse_gui.viz.strokes import (
+    occlusion_page_figure,
+    render_stroke_attribution,
+    stroke_page_figure,
+    stroke_table,
+)
 from zse_gui.viz.synthesis import render_kernel, render_synthesis
 
 __all__ = [
@@ -55,8 +67,10 @@ __all__ = [
     "save_figure",
     "render_view",
     "view_figure",
+    "export_contrast",
     "export_explanation",
     "ReportPage",
+    "write_contrast_files",
     "write_pdf_report",
 ]
 
@@ -285,6 +299,7 @@ class ReportPage:
     provenance: Provenance | None = None
     sketch: StrokeSketch | None = None
     strokes: StrokeAttribution | None = None  # with ``sketch``: a stroke page follows this page
+    occlusion: OcclusionMap | None = None  # an occlusion page follows (after the stroke page)
 
 
 def write_pdf_report(
@@ -293,9 +308,11 @@ def write_pdf_report(
     settings: CorrespondenceSettings | None = None,
     strip: tuple[np.ndarray, RetrievalResult, Sequence[np.ndarray], str | None] | None = None,
     header: str = "",
+    contrast: ContrastView | None = None,
 ) -> tuple[Path, Path]:
     """Write a multi-page PDF report (optional retrieval strip page, then one page per result, each
-    followed by a stroke-attribution page where the page carries one).
+    followed by a stroke-attribution page and a photo-occlusion page where the page carries them,
+    then a why-A-and-not-B page when ``contrast`` is given).
 
     Args:
         path: the ``.pdf`` to write; the sidecar goes next to it as ``<name>.json``.
@@ -303,6 +320,7 @@ def write_pdf_report(
         settings: correspondence settings shared by all pages.
         strip: (query image, result, thumbnails, query label) for a first overview page.
         header: a line printed at the top of every page (e.g. the sketch file and the model).
+        contrast: results #1 and #2 (or any two) for a closing contrast page.
 
     Returns:
         (pdf path, sidecar path).
@@ -333,10 +351,91 @@ def write_pdf_report(
                     "compared": list(page.strokes.compared),
                     "per_stroke": stroke_table(page.strokes, page.sketch),
                 }
+            if page.occlusion is not None:
+                occ = page.occlusion
+                name = f"#{page.item.final_rank + 1} {page.item.label or ''}".strip() if page.item else ""
+                pdf.savefig(occlusion_page_figure(occ, name, header=header))
+                n_pages += 1
+                record["occlusion"] = {
+                    "window_patches": occ.window,
+                    "base_score": round(occ.base_score, 6),
+                    "deletion_scores": [round(float(v), 6) for v in occ.deletion_scores],
+                    "deletion_auc": round(occ.deletion_auc, 6),
+                }
             records.append(record)
+        if contrast is not None:
+            pdf.savefig(contrast_figure(contrast, settings, header=header))
+            n_pages += 1
     sidecar = write_sidecar(
         out.with_suffix(".json"),
-        {"report": out.name, "page_count": n_pages, "settings": settings.to_dict(), "pages": records},
+        {
+            "report": out.name,
+            "page_count": n_pages,
+            "settings": settings.to_dict(),
+            "pages": records,
+            **({"contrast": contrast_record(contrast, settings)} if contrast is not None else {}),
+        },
     )
     log.info("wrote a %d-page report %s", n_pages, out)
     return out, sidecar
+
+
+def write_contrast_files(
+    view: ContrastView,
+    out_dir: str | os.PathLike[str],
+    stem: str,
+    formats: Sequence[str] = FORMATS,
+    settings: CorrespondenceSettings | None = None,
+) -> list[Path]:
+    """The contrast views as files: PNG ``<stem>_contrast_patches`` and ``<stem>_contrast_correspondences``
+    (and ``<stem>_contrast`` per stroke when the view has strokes); SVG / PDF ``<stem>_contrast``,
+    the whole page (``contrast_figure``)."""
+    settings = settings or CorrespondenceSettings()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+        if fmt == "png":
+            if view.strokes is not None and view.sketch is not None:
+                label = f"towards {view.name_a} (orange) or {view.name_b} (purple)"
+                image, _ = render_stroke_attribution(view.sketch, view.strokes.difference, label=label)
+                written.append(save_png(out / f"{stem}_contrast.png", image))
+            written.append(
+                save_png(
+                    out / f"{stem}_contrast_patches.png",
+                    render_patch_contrast(view.patches, name_a=view.name_a, name_b=view.name_b),
+                )
+            )
+            corr = render_contrast_correspondences(
+                view.explanation_a, view.explanation_b, settings, view.name_a, view.name_b
+            )
+            written.append(save_png(out / f"{stem}_contrast_correspondences.png", corr))
+        else:
+            written.append(save_figure(contrast_figure(view, settings), out / f"{stem}_contrast.{fmt}", fmt))
+    return written
+
+
+def export_contrast(
+    view: ContrastView,
+    out_dir: str | os.PathLike[str],
+    stem: str = "contrast",
+    formats: Sequence[str] = FORMATS,
+    settings: CorrespondenceSettings | None = None,
+    provenance: Provenance | None = None,
+) -> ExportResult:
+    """Write the contrast views (``write_contrast_files``) and ``<stem>.json``: provenance and the
+    numbers behind them (``contrast_record``)."""
+    settings = settings or CorrespondenceSettings()
+    files = write_contrast_files(view, out_dir, stem, formats, settings)
+    record = contrast_record(view, settings)
+    sidecar = write_sidecar(
+        Path(out_dir) / f"{stem}.json",
+        {
+            **(provenance or Provenance()).to_dict(),
+            "contrast": {**record, "files": [f.name for f in files]},
+        },
+    )
+    pairs = len(record["correspondences"]["a"]) + len(record["correspondences"]["b"])
+    return ExportResult(tuple(files), sidecar, pairs)

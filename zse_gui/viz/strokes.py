@@ -30,6 +30,7 @@ __all__ = [
     "StrokePanel",
     "contribution_range",
     "figure_rgb",
+    "occlusion_page_figure",
     "render_occlusion",
     "render_replay_frame",
     "replay_frames",
@@ -418,3 +419,33 @@ def stroke_hover_texts(attr: StrokeAttribution) -> list[str]:
         tail = f" (of {len(attr.compared)} compared)" if ranked else ""
         out.append(f"Stroke {k + 1}: {rem}; {alone}{tail}")
     return out
+
+
+def occlusion_page_figure(occ: OcclusionMap, title: str = "", header: str = "") -> Figure:
+    """One A4-landscape report page: the photo's occlusion map and its deletion curve with the area
+    under it (the number ``render_occlusion`` prints)."""
+    fig = Figure(figsize=(11.69, 8.27), dpi=100)
+    lines = [header] if header else []
+    lines.append(
+        (f"{title}: " if title else "")
+        + f"photo occlusion ({occ.window} x {occ.window} patch windows painted white), relation score "
+        f"{occ.base_score:.3f}, area under deletion {occ.deletion_auc:.3f}"
+    )
+    fig.text(0.02, 0.98, "\n".join(lines), fontsize=9, va="top", family="monospace")
+    ax = fig.add_axes((0.02, 0.06, 0.46, 0.84))
+    ax.imshow(render_occlusion(occ, size=640), interpolation="antialiased")
+    ax.set_axis_off()
+    ax.set_title("brighter = the score fell more when that window was masked", fontsize=8)
+    curve = fig.add_axes((0.56, 0.3, 0.4, 0.45))
+    x = np.linspace(0.0, 1.0, len(occ.deletion_scores))
+    curve.plot(x, occ.deletion_scores, marker="o", color="#0072B2", lw=2)
+    curve.fill_between(x, occ.deletion_scores, color="#0072B2", alpha=0.15)
+    curve.set_xlim(0, 1)
+    curve.set_ylim(0, 1)
+    curve.set_xlabel("share of windows masked, most important first")
+    curve.set_ylabel("relation score")
+    curve.set_title(
+        f"deletion curve: area {occ.deletion_auc:.3f} (lower = the map found what the score needs)",
+        fontsize=8,
+    )
+    return fig
