@@ -128,10 +128,15 @@ def test_explain_rank_with_report_from_ndjson(
         "drawings__rank2_synthesis.svg",
     ]
     report = (out / "drawings__report.pdf").read_bytes()
-    assert len(re.findall(rb"/Type\s*/Page\b", report)) == 7  # strip + 3 results, each with its stroke page
+    # strip + 3 results, each with its stroke and occlusion pages, + why #1 and not #2
+    assert len(re.findall(rb"/Type\s*/Page\b", report)) == 11
     side = read_sidecar(out / "drawings__report.json")
-    assert side["page_count"] == 7
+    assert side["page_count"] == 11
     assert [len(p["strokes"]["per_stroke"]) for p in side["pages"]] == [2, 2, 2]  # one row per input stroke
+    assert all(0.0 <= p["occlusion"]["deletion_auc"] <= 1.0 for p in side["pages"])
+    con = side["contrast"]  # the closing page: why #1 and not #2, per patch of the 4 x 4 grid
+    assert con["a"]["name"].startswith("#1") and con["b"]["name"].startswith("#2")
+    assert len(con["difference_logit"]) == 4 and len(con["per_stroke"]) == 2
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from zse_gui.cli.common import (
 from zse_gui.cli.text import json_safe
 from zse_gui.data.imageio import read_image_rgb
 from zse_gui.errors import ConfigError, InputFileError, InvalidSketchError, UsageError
-from zse_gui.results import RetrievalResult
+from zse_gui.results import Explanation, RetrievalResult
 from zse_gui.viz import (
     FORMATS,
     VIEWS,
@@ -36,7 +36,8 @@ from zse_gui.viz import (
     export_explanation,
     write_pdf_report,
 )
-from zse_gui.viz.export import save_png
+from zse_gui.viz.contrast import ContrastView, contrast_record
+from zse_gui.viz.export import save_png, write_contrast_files
 from zse_gui.viz.sidecar import read_sidecar, write_sidecar
 from zse_gui.viz.strokes import render_occlusion, render_stroke_attribution, stroke_table
 
@@ -147,8 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--contrast",
         type=int,
         metavar="M",
-        help="with --rank N: why result N and not result M, per stroke (a <stem>_contrast.png and a "
-        "'contrast' sidecar entry; stroke sketches only)",
+        help="with --rank N: why result N and not result M: per stroke (stroke sketches), per sketch "
+        "patch, and both correspondences side by side (<stem>_contrast*.png / .svg / .pdf and a "
+        "'contrast' sidecar entry)",
     )
     c = p.add_argument_group("correspondences")
     c.add_argument(
@@ -270,6 +272,39 @@ def _check_stem(stem: str) -> None:
         )
 
 
+REPORT_OCCLUSION_PAGES = 5  # the first results of a report also get a photo-occlusion page
+REPORT_OCCLUSION_WINDOW = 2  # patches per side of each masked window (as in the app)
+
+
+def _report_contrast(
+    engine: Engine,
+    sketch: SketchInput,
+    query: SketchQuery,
+    gallery: GalleryIndex,
+    result: RetrievalResult,
+    pages: Sequence[ReportPage],
+) -> ContrastView | None:
+    """Why result #1 and not #2, for the report's closing page (None with fewer than two results)."""
+    from zse_gui.engine.contrast import contrast_patches
+    from zse_gui.engine.strokes import contrast_strokes
+
+    if len(pages) < 2:
+        return None
+    a, b = result.items[0], result.items[1]
+    strokes = None
+    if sketch.strokes is not None:
+        strokes = contrast_strokes(engine, sketch.strokes, gallery, a.index, b.index)
+    return ContrastView(
+        contrast_patches(engine, query, gallery, a.index, b.index),
+        pages[0].explanation,
+        pages[1].explanation,
+        json_safe(f"#1 {a.label or ''}".strip()),
+        json_safe(f"#2 {b.label or ''}".strip()),
+        strokes,
+        sketch.strokes,
+    )
+
+
 def _write_report(
     args: argparse.Namespace,
     engine: Engine,
@@ -279,7 +314,10 @@ def _write_report(
     result: RetrievalResult,
     options: ExportOptions,
 ) -> None:
-    """Explain the top ``--report`` results and write them as one multi-page PDF plus sidecar."""
+    """Explain the top ``--report`` results and write them as one multi-page PDF plus sidecar: a page
+    per result, then (drawings) its stroke page, (the first five) its occlusion page, and a closing
+    page on why #1 and not #2."""
+    from zse_gui.engine.occlusion import occlusion_map
     from zse_gui.engine.strokes import attribute_strokes
 
     items = result.items[: args.report]
@@ -288,14 +326,19 @@ def _write_report(
     pages = []
     with progress("explaining", not args.quiet) as cb:
         for k, it in enumerate(items):
-            cb(k, len(items))
+            cb(k, len(items) + 1)
             expl = engine.explain(query, gallery, index=it.index)
             attr = None
             if strokes is not None:  # a drawing: each result also gets its stroke page
                 attr = attribute_strokes(engine, strokes, gallery, it.index, compared)
+            occ = None
+            if k < REPORT_OCCLUSION_PAGES:
+                occ = occlusion_map(engine, query, gallery, it.index, window=REPORT_OCCLUSION_WINDOW)
             prov = _provenance(engine, sketch, it.path, it.label, it.final_rank)
-            pages.append(ReportPage(expl, it, prov, strokes, attr))
-        cb(len(items), len(items))
+            pages.append(ReportPage(expl, it, prov, strokes, attr, occ))
+        cb(len(items), len(items) + 1)
+        contrast = _report_contrast(engine, sketch, query, gallery, result, pages)
+        cb(len(items) + 1, len(items) + 1)
     thumbs = [read_image_rgb(it.path) for it in items]
     header = f"{sketch.source}   model {engine.config.name} ({engine.weights_info.sha256[:12]})"
     pdf, side = write_pdf_report(
@@ -304,6 +347,7 @@ def _write_report(
         options.correspondence,
         strip=(query.prepared.display, result, thumbs, sketch.label),
         header=header,
+        contrast=contrast,
     )
     print(pdf)
     print(side)
@@ -362,35 +406,45 @@ def _write_contrast(
     args: argparse.Namespace,
     engine: Engine,
     sketch: SketchInput,
+    query: SketchQuery,
     gallery: GalleryIndex | None,
     result: RetrievalResult | None,
+    expl_a: Explanation,
+    options: ExportOptions,
     sidecar: Path,
     stem: str,
 ) -> None:
-    """Why result --rank and not result --contrast: per-stroke contribution differences."""
+    """Why result --rank and not result --contrast: per-stroke (stroke sketches) and per-patch
+    contribution differences, and both results' correspondences side by side."""
+    from zse_gui.engine.contrast import contrast_patches
     from zse_gui.engine.strokes import contrast_strokes
 
-    assert sketch.strokes is not None and gallery is not None and result is not None
+    assert gallery is not None and result is not None
     if args.contrast > len(result.items):
         raise UsageError(f"--contrast {args.contrast} but the gallery has only {len(result.items)} results")
     a, b = result.items[args.rank - 1], result.items[args.contrast - 1]
-    con = contrast_strokes(engine, sketch.strokes, gallery, a.index, b.index)
-    label = f"towards #{args.rank} (orange) or #{args.contrast} (purple)"
-    image, _ = render_stroke_attribution(sketch.strokes, con.difference, label=label)
-    png = save_png(args.out / f"{stem}_contrast.png", image)
-    entry: dict[str, Any] = {
-        "what": "per stroke: contribution to A minus contribution to B (relation logits); positive = "
-        "the stroke pulls towards A",
-        "a": {"rank": args.rank, "path": json_safe(a.path), "base_logit": round(con.a.base_logit, 6)},
-        "b": {"rank": args.contrast, "path": json_safe(b.path), "base_logit": round(con.b.base_logit, 6)},
-        "per_stroke": [
-            {"stroke": k, "difference_logit": None if d != d else round(float(d), 6)}
-            for k, d in enumerate(con.difference)
-        ],
-        "figure": json_safe(png.name),
-    }
+    strokes = None
+    if sketch.strokes is not None:
+        strokes = contrast_strokes(engine, sketch.strokes, gallery, a.index, b.index)
+    patches = contrast_patches(engine, query, gallery, a.index, b.index)
+    view = ContrastView(
+        patches,
+        expl_a,
+        engine.explain(query, gallery, index=b.index),
+        json_safe(f"#{args.rank} {a.label or ''}".strip()),
+        json_safe(f"#{args.contrast} {b.label or ''}".strip()),
+        strokes,
+        sketch.strokes,
+    )
+    files = write_contrast_files(view, args.out, stem, options.formats, options.correspondence)
+    entry = contrast_record(view, options.correspondence)
+    entry["a"].update(rank=args.rank, path=json_safe(a.path))
+    entry["b"].update(rank=args.contrast, path=json_safe(b.path))
+    entry["figures"] = [json_safe(f.name) for f in files]
     _add_to_sidecar(sidecar, "contrast", entry)
-    print(f"{png}  (why #{args.rank} and not #{args.contrast}, per stroke)")
+    for f in files:
+        print(f)
+    print(f"  (why #{args.rank} and not #{args.contrast}: {patches.windows} sketch patches masked)")
 
 
 def _write_occlusion(
@@ -440,7 +494,7 @@ def _run(argv: Sequence[str] | None) -> int:
     sketch = load_sketch(args.sketch, args.drawing, args.label)  # inputs first: fail before the model loads
     if args.contrast is not None and (args.rank is None or args.contrast < 1 or args.contrast == args.rank):
         raise UsageError("--contrast M needs --rank N and another 1-based rank M")
-    if (args.strokes or args.contrast is not None) and sketch.strokes is None:
+    if args.strokes and sketch.strokes is None:
         raise InvalidSketchError(
             f"--strokes needs a drawing with strokes (.json or .ndjson), not {args.sketch}"
         )
@@ -483,7 +537,7 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.strokes:
         _write_strokes(args, engine, sketch, gallery, result, written.sidecar, stem)
     if args.contrast is not None:
-        _write_contrast(args, engine, sketch, gallery, result, written.sidecar, stem)
+        _write_contrast(args, engine, sketch, query, gallery, result, expl, options, written.sidecar, stem)
     if args.occlusion is not None:
         _write_occlusion(args, engine, query, gallery, result, written.sidecar, stem)
     if args.report:
