@@ -20,7 +20,7 @@ from zse_gui.model.factory import WeightsInfo
 from zse_gui.qt.protocols import Query
 from zse_gui.results import Explanation, RankedItem, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch, query_digest
-from zse_gui.stroke_results import StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, PatchContrast, StrokeAttribution
 
 LABELS = ("cat", "dog", "owl", "cat", "dog", "owl")
 
@@ -191,3 +191,47 @@ class FakeEngine:
         if first is not None and len(cmp) > 1:
             first(attribution(cmp[:1]))
         return attribution(cmp)
+
+    def occlusion_map(
+        self,
+        query: Query,
+        gallery: GalleryIndex,
+        index: int,
+        window: int = 2,
+        cancel: Callable[[], bool] | None = None,
+    ) -> OcclusionMap:
+        """A flat map whose deletion curve falls linearly (area 0.5)."""
+        self._wait(cancel)
+        g, s = self._config.grid_size, self._config.img_size
+        curve = np.linspace(1.0, 0.0, 11, dtype=np.float32)
+        photo = np.full((s, s, 3), 128, np.uint8)
+        return OcclusionMap(g, window, np.zeros((g, g), np.float32), 1.0, curve, 0.5, photo)
+
+    def contrast_patches(
+        self,
+        query: Query,
+        gallery: GalleryIndex,
+        index_a: int,
+        index_b: int,
+        window: int = 1,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PatchContrast:
+        """Row r of the sketch pulls towards A by r (A loses r logits without it, B nothing)."""
+        self._wait(cancel)
+        g, s = self._config.grid_size, self._config.img_size
+        rows = np.repeat(np.arange(g, dtype=np.float32)[:, None], g, axis=1)
+        return PatchContrast(
+            grid=g,
+            window=window,
+            index_a=int(index_a),
+            index_b=int(index_b),
+            path_a=gallery.paths[int(index_a)],
+            path_b=gallery.paths[int(index_b)],
+            base_logit_a=2.0,
+            base_logit_b=1.0,
+            masked_logit_a=2.0 - rows,
+            masked_logit_b=np.ones((g, g), np.float32),
+            ink=np.ones((g, g), bool),
+            sketch_image=np.full((s, s, 3), 255, np.uint8),
+        )

@@ -158,7 +158,13 @@ def test_report_writes_a_pdf(qtbot: Any, sync_app: AppParts, tmp_path: Path) -> 
     n_strokes = len(sync_app.window.current_sketch().strokes)
     # a drawn sketch: the first five results each get a stroke page with one row per stroke
     assert [len(p["strokes"]["per_stroke"]) for p in side["pages"][:5]] == [n_strokes] * 5
-    assert "strokes" not in side["pages"][5] and side["page_count"] == 1 + 6 + 5
+    assert "strokes" not in side["pages"][5]
+    # ... and an occlusion page, with its area under the deletion curve; a closing page: #1 vs #2
+    assert all(0.0 <= p["occlusion"]["deletion_auc"] <= 1.0 for p in side["pages"][:5])
+    assert "occlusion" not in side["pages"][5]
+    assert side["contrast"]["a"]["name"].startswith("#1") and side["contrast"]["b"]["name"].startswith("#2")
+    assert len(side["contrast"]["per_stroke"]) == n_strokes
+    assert side["page_count"] == 1 + 6 + 5 + 5 + 1
 
 
 def test_session_save_and_open_restores_strokes_and_settings(

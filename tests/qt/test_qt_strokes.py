@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from zse_gui.qt.state import StrokesPayload
 from zse_gui.qt.worker import JobResult
 from zse_gui.sketch import Stroke, StrokeSketch
 from zse_gui.stroke_results import MatchStrength
+from zse_gui.viz import read_sidecar
 
 from .conftest import zigzag
 
@@ -154,3 +156,62 @@ def test_stroke_colours_arrive_before_the_ranks(qtbot: Any, sync_app: AppParts) 
     assert seen[0] == ("partial", 1), "the target's own scores first"
     assert seen[-1][1] > 1, "then the attribution ranked among the other results"
     assert "compared" in sync_app.window.explanation.strokes.info.text()
+
+
+def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(
+    qtbot: Any, sync_app: AppParts, tmp_path: Path
+) -> None:
+    _show_strokes(sync_app)
+    c = sync_app.controller
+    pane = sync_app.window.explanation.strokes.contrast
+    assert not pane.isVisibleTo(sync_app.window) and not pane.export.isEnabled()
+    sync_app.window.explanation.strokes.versus.activated.emit(1)
+    assert pane.isVisibleTo(sync_app.window) and pane.has_contrast() and pane.export.isEnabled()
+    view = c.strokes.contrast_view
+    assert view is not None and c.state.result is not None
+    assert (view.patches.index_a, view.patches.index_b) == (
+        c.strokes.item.index,
+        c.state.result.items[1].index,
+    )
+    assert pane.text.text().startswith("Why #")
+    sync_app.window.contrast_export_requested.emit(str(tmp_path / "why.png"))  # a typed suffix is dropped
+    for name in ("why_contrast_patches.png", "why_contrast_correspondences.png", "why_contrast.png"):
+        assert (tmp_path / name).is_file(), name
+    doc = read_sidecar(tmp_path / "why.json")
+    assert doc["model"]["name"] == "zse_test" and doc["contrast"]["b"]["index"] == view.patches.index_b
+    sync_app.window.explanation.strokes.versus.activated.emit(0)  # back to this result alone
+    assert not pane.isVisibleTo(sync_app.window) and c.strokes.contrast_view is None
+
+
+def test_a_late_patch_contrast_for_an_older_sketch_never_reaches_the_contrast_area(
+    qtbot: Any, sync_app: AppParts
+) -> None:
+    from dataclasses import replace
+
+    from zse_gui.qt.state import ContrastPayload
+
+    _show_strokes(sync_app)
+    c = sync_app.controller
+    pane = sync_app.window.explanation.strokes.contrast
+    sync_app.window.explanation.strokes.versus.activated.emit(1)
+    view, asked = c.strokes.contrast_view, c.strokes.contrast_asked
+    assert view is not None and asked is not None and view.strokes is not None
+    old = c.state.revision
+    a, b = c.strokes.item, c.state.result.items[1] if c.state.result else None
+    assert a is not None and b is not None
+    late = ContrastPayload(a, b, view.strokes, old, view.patches, view.explanation_a, view.explanation_b)
+    more = StrokeSketch(
+        (*zigzag().strokes, Stroke(np.array([[50, 50], [90, 60]], np.float32), 4.0)), (512, 512)
+    )
+    sync_app.window.set_sketch(more)
+    c._on_view_strokes_changed(more)
+    assert not pane.isVisibleTo(sync_app.window) and not pane.has_contrast()
+    for stage in ("partial", "done"):
+        c.strokes.on_contrast_result(JobResult("contrast", 99, stage, late))
+        assert not pane.has_contrast() and c.strokes.contrast_view is None
+    # Even a payload stamped with the current revision is dropped unless that contrast was asked for.
+    c.strokes.on_contrast_result(JobResult("contrast", 99, "done", replace(late, revision=c.state.revision)))
+    assert not pane.has_contrast()
+    # And nothing is exported from it.
+    c.strokes.export_contrast("/nonexistent/x")
+    assert c.strokes.contrast_view is None

@@ -44,7 +44,7 @@ from zse_gui.model.layers import CrossProjections, cosine_kernel
 from zse_gui.model.network import ZseSbir
 from zse_gui.results import Explanation, Faithfulness, PreparedImage, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch, query_digest
-from zse_gui.stroke_results import StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, PatchContrast, StrokeAttribution
 
 __all__ = ["Engine", "SketchQuery", "SketchInput"]
 
@@ -528,6 +528,34 @@ class Engine:
         from zse_gui.engine.strokes import attribute_strokes  # it builds on this module
 
         return attribute_strokes(self, sketch, gallery, index, compared, cancel, progress, first=first)
+
+    def occlusion_map(
+        self,
+        query: SketchInput | SketchQuery,
+        gallery: GalleryIndex,
+        index: int,
+        window: int = 2,
+        cancel: Callable[[], bool] | None = None,
+    ) -> OcclusionMap:
+        """Photo occlusion of gallery item ``index`` (``zse_gui.engine.occlusion.occlusion_map``)."""
+        from zse_gui.engine.occlusion import occlusion_map  # it builds on this module
+
+        return occlusion_map(self, query, gallery, index, window=window, cancel=cancel)
+
+    def contrast_patches(
+        self,
+        query: SketchInput | SketchQuery,
+        gallery: GalleryIndex,
+        index_a: int,
+        index_b: int,
+        window: int = 1,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PatchContrast:
+        """Why A and not B per sketch patch (``zse_gui.engine.contrast.contrast_patches``)."""
+        from zse_gui.engine.contrast import contrast_patches  # it builds on this module
+
+        return contrast_patches(self, query, gallery, index_a, index_b, window, cancel, progress)
 
     # ---- explanations --------------------------------------------------------------------------
     def explain(

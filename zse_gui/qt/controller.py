@@ -181,6 +181,7 @@ class Controller(FilesMixin, QObject):
         v.synthesis_cell_pointed.connect(self._on_view_synthesis_cell_pointed)
         v.strokes_requested.connect(self._on_view_strokes_requested)
         v.contrast_requested.connect(self.strokes.request_contrast)
+        v.contrast_export_requested.connect(self.strokes.export_contrast)
         v.gallery_open_requested.connect(self._on_view_gallery_open_requested)
         v.cancel_requested.connect(self._on_view_cancel_requested)
         v.sketch_open_requested.connect(self._on_view_sketch_open_requested)

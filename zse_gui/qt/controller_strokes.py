@@ -13,9 +13,16 @@ import logging
 from typing import TYPE_CHECKING
 
 from zse_gui.errors import ZseError
+from zse_gui.qt.exporting import contrast_export_job
 from zse_gui.qt.jobs import SearchParams, contrast_job, strokes_job
 from zse_gui.qt.state import ContrastPayload, StrokesPayload
 from zse_gui.qt.worker import JobResult
+from zse_gui.viz.contrast import (
+    ContrastView,
+    contrast_lines,
+    render_contrast_correspondences,
+    render_patch_contrast,
+)
 from zse_gui.viz.strokes import (
     figure_rgb,
     render_occlusion,
@@ -47,6 +54,7 @@ class StrokesController:
         self.contrast_asked: tuple[object, int, int] | None = None  # (revision, index A, index B)
         self.last: StrokesPayload | None = None  # to go back from a contrast to A's own attribution
         self.replay_shown: object | None = None  # the replay whose curve and frames are on show
+        self.contrast_view: ContrastView | None = None  # the complete contrast on show (to export)
 
     def request(self, item: RankedItem | None = None) -> None:
         """Compute the tab for ``item`` (default: the selected result) if the tab is on show."""
@@ -70,6 +78,7 @@ class StrokesController:
             return
         self.asked = (st.revision, item.index)
         self.item, self.contrast_asked, self.last, self.replay_shown = item, None, None, None
+        self.contrast_view = None
         c.worker.cancel("contrast")
         c.view.clear_strokes(f"Measuring what each stroke does for #{item.final_rank + 1}…")
         others = [(k, it) for k, it in enumerate(result.items) if it.index != item.index][:CONTRAST_CHOICES]
@@ -85,6 +94,7 @@ class StrokesController:
         self.c.worker.cancel("strokes")
         self.c.worker.cancel("contrast")
         self.asked = self.contrast_asked = self.last = self.item = self.replay_shown = None
+        self.contrast_view = None
 
     def sketch_changed(self) -> None:
         """A new sketch (or none): what is in flight is for the old one."""
@@ -123,14 +133,16 @@ class StrokesController:
             return
         if position < 0 or position >= len(result.items):
             c.worker.cancel("contrast")
-            self.contrast_asked = None
+            self.contrast_asked, self.contrast_view = None, None
+            c.view.clear_strokes_contrast()
             if self.last is not None:
                 self._show(self.last)
             return
         b = result.items[position]
         if b.index == a.index or self.contrast_asked == (st.revision, a.index, b.index):
             return
-        self.contrast_asked = (st.revision, a.index, b.index)
+        self.contrast_asked, self.contrast_view = (st.revision, a.index, b.index), None
+        c.view.set_strokes_contrast(None, None, "")
         c.view.set_strokes_progress(0, 1, "contrast")
         c.worker.submit(contrast_job(st.sketch, a, b, st.revision))
 
@@ -144,24 +156,62 @@ class StrokesController:
             return
         if res.stage == "error":
             c.view.set_strokes_progress(0, 0)
+            c.view.clear_strokes_contrast()
             c.view.show_error("Cannot compare the two results", res.error)
             self.contrast_asked = None
             return
-        if res.stage != "done":
+        if res.stage not in ("partial", "done"):
             return
         p: ContrastPayload = res.payload
         if p.revision != st.revision or self.contrast_asked != (st.revision, p.a.index, p.b.index):
             return
-        c.view.set_strokes_progress(0, 0)
+        if res.stage == "done":
+            c.view.set_strokes_progress(0, 0)
         self._show_contrast(p)
+        self._show_patch_contrast(p)
+
+    def _names(self, p: ContrastPayload) -> tuple[str, str]:
+        return (
+            f"#{p.a.final_rank + 1} {p.a.label or ''}".strip(),
+            f"#{p.b.final_rank + 1} {p.b.label or ''}".strip(),
+        )
+
+    def _show_patch_contrast(self, p: ContrastPayload) -> None:
+        """The per-patch map and both correspondences (once the final payload has them)."""
+        c = self.c
+        if p.patches is None or p.explanation_a is None or p.explanation_b is None:
+            return
+        na, nb = self._names(p)
+        view = ContrastView(p.patches, p.explanation_a, p.explanation_b, na, nb, p.contrast, c.state.sketch)
+        try:
+            patches = render_patch_contrast(p.patches, 320, na, nb)
+            corr = render_contrast_correspondences(
+                p.explanation_a, p.explanation_b, c.view_state.correspondence, na, nb
+            )
+        except ZseError as exc:
+            c.view.show_error("Cannot draw the contrast", str(exc))
+            return
+        self.contrast_view = view
+        c.view.set_strokes_contrast(patches, corr, " ".join(contrast_lines(view)[:3]))
+
+    def export_contrast(self, path: str) -> None:
+        """Write the contrast on show (PNG, SVG, PDF and a JSON sidecar) next to ``path``."""
+        c, st = self.c, self.c.state
+        view, asked = self.contrast_view, self.contrast_asked
+        if view is None or asked is None or asked[0] != st.revision or self.item is None:
+            c.view.show_error(
+                "Nothing to export", "Choose a result in 'Why this and not' and wait for it first."
+            )
+            return
+        prov = c._provenance(self.item)
+        job = contrast_export_job(view, path, c.settings.export_formats, c.view_state.correspondence, prov)
+        c.view.set_status(f"Exporting the contrast to {path}…")
+        c.worker.submit(job)
 
     def _show_contrast(self, p: ContrastPayload) -> None:
         c = self.c
-        con, a, b = p.contrast, p.a, p.b
-        na, nb = (
-            f"#{a.final_rank + 1} {a.label or ''}".strip(),
-            f"#{b.final_rank + 1} {b.label or ''}".strip(),
-        )
+        con = p.contrast
+        na, nb = self._names(p)
         diff = con.difference
         image, panel = render_stroke_attribution(
             c.state.sketch, diff, label=f"towards {na} (orange) or {nb} (purple)"

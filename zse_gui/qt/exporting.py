@@ -17,10 +17,13 @@ from zse_gui.qt.state import ExplainPayload
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import RetrievalResult
 from zse_gui.sketch import StrokeSketch
-from zse_gui.viz.export import ReportPage, export_explanation, write_pdf_report
+from zse_gui.stroke_results import StrokeContrast
+from zse_gui.viz.contrast import ContrastView
+from zse_gui.viz.correspondence import CorrespondenceSettings
+from zse_gui.viz.export import ReportPage, export_contrast, export_explanation, write_pdf_report
 from zse_gui.viz.sidecar import Provenance
 
-__all__ = ["Provenance", "export_job", "report_job", "split_export_path"]
+__all__ = ["Provenance", "contrast_export_job", "export_job", "report_job", "split_export_path"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,26 @@ def export_job(
     return Job("export", run, key=None, label=f"export {path}")
 
 
+def contrast_export_job(
+    view: ContrastView,
+    path: str,
+    formats: Sequence[str],
+    settings: CorrespondenceSettings,
+    provenance: Provenance,
+) -> Job:
+    """Write the Strokes tab's contrast (why A and not B) in ``formats`` plus a JSON sidecar."""
+    out_dir, stem = split_export_path(path)
+
+    def run(_state: EngineState, ctx: JobContext) -> list[str]:
+        res = export_contrast(view, out_dir, stem, tuple(formats), settings, provenance)
+        return [str(f) for f in res.files] + [str(res.sidecar)]
+
+    return Job("export", run, key=None, label=f"export contrast {path}")
+
+
 REPORT_STROKE_PAGES = 5  # drawn sketches: the first results also get a stroke-attribution page
+REPORT_OCCLUSION_PAGES = 5  # ... and every sketch's first results a photo-occlusion page
+REPORT_OCCLUSION_WINDOW = 2  # patches per side of each masked photo window (as in the Strokes tab)
 
 
 def report_job(
@@ -59,8 +81,9 @@ def report_job(
     faithfulness_top: int,
     provenances: Sequence[Provenance],
 ) -> Job:
-    """Explain every shown result and write a multi-page PDF (overview strip, then a page each; for a
-    drawn sketch the first ``REPORT_STROKE_PAGES`` results are each followed by a stroke page)."""
+    """Explain every shown result and write a multi-page PDF (overview strip, then a page each; the
+    first ``REPORT_STROKE_PAGES`` results of a drawn sketch are each followed by a stroke page, the
+    first ``REPORT_OCCLUSION_PAGES`` by a photo-occlusion page; a closing page contrasts #1 and #2)."""
     items = tuple(result.items)
     provs = tuple(provenances)
     compared = result.reranked_indices()
@@ -69,8 +92,9 @@ def report_job(
         engine = need_engine(st)
         gallery = need_gallery(st)
         pages = []
+        steps = len(items) + 1
         for n, (item, prov) in enumerate(zip(items, provs, strict=True)):
-            ctx.progress(n, len(items))
+            ctx.progress(n, steps)
             ctx.check()
             expl = engine.explain(
                 query, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
@@ -85,8 +109,37 @@ def report_job(
                     compared,
                     cancel=ctx.cancelled,
                 )
-            pages.append(ReportPage(expl, item, prov, drawn, attr))
-        ctx.progress(len(items), len(items))
+            occ = None
+            if n < REPORT_OCCLUSION_PAGES:
+                occ = engine.occlusion_map(
+                    query,
+                    gallery,
+                    item.index,
+                    window=REPORT_OCCLUSION_WINDOW,
+                    cancel=ctx.cancelled,
+                )
+            pages.append(ReportPage(expl, item, prov, drawn, attr, occ))
+        ctx.progress(len(items), steps)
+        contrast = None
+        if len(pages) >= 2:
+            a, b = items[0], items[1]
+            strokes = None
+            sa, sb = pages[0].strokes, pages[1].strokes
+            if sa is not None and sb is not None:
+                # the per-stroke difference needs only each result's contributions (their ranks
+                # among the other results do not enter it): the pages' own attributions
+                strokes = StrokeContrast(sa, sb)
+            patches = engine.contrast_patches(query, gallery, a.index, b.index, cancel=ctx.cancelled)
+            contrast = ContrastView(
+                patches,
+                pages[0].explanation,
+                pages[1].explanation,
+                f"#1 {a.label or ''}".strip(),
+                f"#2 {b.label or ''}".strip(),
+                strokes,
+                query if isinstance(query, StrokeSketch) else None,
+            )
+        ctx.progress(steps, steps)
         strip = None
         if pages:
             # the model-input images: the same pixels the explanations were computed on
@@ -98,7 +151,7 @@ def report_job(
             )
         header = f"zse-gui report · model {provs[0].model if provs else ''}"
         pdf, sidecar = write_pdf_report(
-            path, pages, settings=state.correspondence, strip=strip, header=header
+            path, pages, settings=state.correspondence, strip=strip, header=header, contrast=contrast
         )
         return [str(pdf), str(sidecar)]
 

@@ -193,6 +193,7 @@ def explain_job(query: Query, item: RankedItem, faithfulness_top: int, revision:
 
 
 OCCLUSION_WINDOW = 2  # patches per side of each masked photo window in the Strokes tab
+CONTRAST_WINDOW = 1  # sketch patches masked one by one (about 60 inked cells: a few seconds on zse_lite)
 
 
 def strokes_job(
@@ -266,15 +267,21 @@ def strokes_job(
 
 
 def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: Revision) -> Job:
-    """Why result ``a`` and not ``b``, per stroke (one encoding of the stroke variants scores both)."""
+    """Why result ``a`` and not ``b``: per stroke (one encoding of the stroke variants scores both;
+    emitted as ``"partial"``), then per sketch patch and both results' explanations (the final
+    payload, for the side-by-side correspondences)."""
 
     def run(state: EngineState, ctx: JobContext) -> ContrastPayload:
-        from zse_gui.engine.strokes import contrast_strokes  # torch: on the worker thread only
+        from zse_gui.engine.contrast import contrast_patches  # torch: on the worker thread only
+        from zse_gui.engine.strokes import contrast_strokes
 
         engine, gallery = need_engine(state), need_gallery(state)
 
-        def on_progress(done: int, total: int) -> None:
-            ctx.progress(done, total)
+        def stroke_progress(done: int, total: int) -> None:  # the first 30 % of the bar
+            ctx.progress(round(30 * done / max(total, 1)), 100)
+
+        def patch_progress(done: int, total: int) -> None:  # then up to 95 %
+            ctx.progress(30 + round(65 * done / max(total, 1)), 100)
 
         con = contrast_strokes(
             engine,  # type: ignore[arg-type]
@@ -283,9 +290,24 @@ def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: R
             a.index,
             b.index,
             cancel=ctx.cancelled,
-            progress=on_progress,
+            progress=stroke_progress,
         )
-        return ContrastPayload(a, b, con, revision)
+        ctx.emit("partial", ContrastPayload(a, b, con, revision))
+        ctx.check()
+        patches = contrast_patches(
+            engine,  # type: ignore[arg-type]
+            sketch,
+            gallery,
+            a.index,
+            b.index,
+            window=CONTRAST_WINDOW,
+            cancel=ctx.cancelled,
+            progress=patch_progress,
+        )
+        expl_a = engine.explain(sketch, gallery, index=a.index, cancel=ctx.cancelled)
+        expl_b = engine.explain(sketch, gallery, index=b.index, cancel=ctx.cancelled)
+        ctx.progress(100, 100)
+        return ContrastPayload(a, b, con, revision, patches, expl_a, expl_b)
 
     key = (revision, query_digest(sketch), a.index, b.index)
     return Job("contrast", run, key=key, label=f"contrast {a.path} / {b.path}")

@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
     contrast_requested = Signal(
         int
     )  # Strokes tab: why the selected result and not result list[pos] (-1: none)
+    contrast_export_requested = Signal(str)  # base file name for the shown contrast's files
     # files, model, device
     gallery_open_requested = Signal(str)
     cancel_requested = Signal()
@@ -151,6 +152,7 @@ class MainWindow(QMainWindow):
         ex.synthesis.cell_pointed.connect(self.synthesis_cell_pointed)
         ex.tabs.currentChanged.connect(self._on_explanation_tab_changed)
         ex.strokes.contrast_requested.connect(self.contrast_requested)
+        ex.strokes.contrast.export_requested.connect(self.contrast_export_requested)
         self.cancel_btn.clicked.connect(self.cancel_requested)
 
     def _on_explanation_tab_changed(self, index: int) -> None:
@@ -297,6 +299,14 @@ class MainWindow(QMainWindow):
 
     def clear_strokes(self, placeholder: str) -> None:
         self.explanation.strokes.clear(placeholder)
+
+    def set_strokes_contrast(
+        self, patches: np.ndarray | None, correspondences: np.ndarray | None, text: str
+    ) -> None:
+        self.explanation.strokes.contrast.set_contrast(patches, correspondences, text)
+
+    def clear_strokes_contrast(self) -> None:
+        self.explanation.strokes.contrast.clear()
 
     def set_correspondence_info(self, html: str) -> None:
         self.explanation.correspondences.set_info(html)

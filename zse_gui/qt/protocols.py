@@ -16,7 +16,7 @@ from PySide6.QtCore import SignalInstance
 
 from zse_gui.results import Explanation, RankedItem, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch
-from zse_gui.stroke_results import StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, PatchContrast, StrokeAttribution
 
 if TYPE_CHECKING:  # the engine's types, without importing torch at run time
     import torch
@@ -93,6 +93,26 @@ class SearchEngine(Protocol):
         first: Callable[[StrokeAttribution], None] | None = None,
     ) -> StrokeAttribution: ...
 
+    def occlusion_map(
+        self,
+        query: Query,
+        gallery: GalleryIndex,
+        index: int,
+        window: int = 2,
+        cancel: Callable[[], bool] | None = None,
+    ) -> OcclusionMap: ...
+
+    def contrast_patches(
+        self,
+        query: Query,
+        gallery: GalleryIndex,
+        index_a: int,
+        index_b: int,
+        window: int = 1,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> PatchContrast: ...
+
 
 class MainView(Protocol):
     """What the controller needs from the main window: intent signals in, setters out."""
@@ -113,6 +133,7 @@ class MainView(Protocol):
     synthesis_cell_pointed: SignalInstance
     strokes_requested: SignalInstance
     contrast_requested: SignalInstance
+    contrast_export_requested: SignalInstance
     gallery_open_requested: SignalInstance
     cancel_requested: SignalInstance
     sketch_open_requested: SignalInstance
@@ -168,6 +189,10 @@ class MainView(Protocol):
     def set_strength(self, text: str, tooltip: str) -> None: ...
     def set_strokes_progress(self, done: int, total: int, text: str = "") -> None: ...
     def clear_strokes(self, placeholder: str) -> None: ...
+    def set_strokes_contrast(
+        self, patches: np.ndarray | None, correspondences: np.ndarray | None, text: str
+    ) -> None: ...
+    def clear_strokes_contrast(self) -> None: ...
     def set_correspondence_info(self, html: str) -> None: ...
     def set_next_drawing_enabled(self, enabled: bool) -> None: ...
     def set_actions_enabled(self, has_result: bool) -> None: ...

@@ -16,7 +16,14 @@ import numpy as np
 from zse_gui.data.splits import canonical_class
 from zse_gui.results import Explanation, RankedItem, RetrievalResult
 from zse_gui.sketch import CANVAS_SIZE, StrokeSketch, query_digest
-from zse_gui.stroke_results import MatchStrength, OcclusionMap, Replay, StrokeAttribution, StrokeContrast
+from zse_gui.stroke_results import (
+    MatchStrength,
+    OcclusionMap,
+    PatchContrast,
+    Replay,
+    StrokeAttribution,
+    StrokeContrast,
+)
 
 __all__ = [
     "AppState",
@@ -145,12 +152,16 @@ class StrokesPayload:
 
 @dataclass(frozen=True)
 class ContrastPayload:
-    """Why result A and not result B, per stroke, stamped with the revision it was computed for."""
+    """Why result A and not result B, stamped with the revision it was computed for: per stroke
+    first (a ``"partial"``), then per patch with both explanations (the final payload)."""
 
     a: RankedItem
     b: RankedItem
     contrast: StrokeContrast
     revision: Revision = field(default_factory=Revision)
+    patches: PatchContrast | None = None
+    explanation_a: Explanation | None = None
+    explanation_b: Explanation | None = None
 
 
 def sketch_key(sketch: StrokeSketch, background_key: str) -> str:

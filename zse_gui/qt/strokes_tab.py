@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from zse_gui.qt.contrast_pane import ContrastPane
 from zse_gui.qt.image_pane import ImagePane
 from zse_gui.sketch import StrokeSketch
 from zse_gui.viz.strokes import StrokePanel, stroke_at
@@ -106,6 +107,8 @@ class StrokesTab(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.progress)
         lay.addLayout(panes, 1)
+        self.contrast = ContrastPane(self)  # why this and not B: shown while a B is chosen
+        lay.addWidget(self.contrast, 1)
         lay.addWidget(self.info)
         self._sketch: StrokeSketch | None = None
         self._panel: StrokePanel | None = None
@@ -205,6 +208,7 @@ class StrokesTab(QWidget):
         self.set_replay(None, "")
         self.occlusion.set_image(None, "")
         self.set_versus_choices([], [])
+        self.contrast.clear()
         self._sketch = self._panel = None
         self._rows, self._summary = [], ""
         self.info.setText("")

@@ -1,0 +1,83 @@
+"""The Strokes tab's contrast area: why result A and not result B, per sketch patch, and both
+results' correspondences side by side, with an export button.
+
+Shown only while a result B is chosen in the tab's "Why this and not" list; the images come from
+``zse_gui.viz.contrast`` (set by the controller).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from zse_gui.qt.image_pane import ImagePane
+
+__all__ = ["ContrastPane"]
+
+
+class ContrastPane(QWidget):
+    """Per-patch contrast map | correspondences of A and of B, a summary line and Export.
+
+    Signals:
+        export_requested(str): a base file name was chosen for the contrast files.
+    """
+
+    export_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.patches = ImagePane("", self)
+        self.patches.setToolTip(
+            "Each inked patch of the sketch painted white in turn, scored with both results: orange "
+            "patches pull towards this result (masking them costs it more than the other), purple "
+            "ones towards the other."
+        )
+        self.correspondences = ImagePane("", self)
+        self.correspondences.setToolTip(
+            "Token correspondences of this result (left) and of the other one (right), drawn with the "
+            "Correspondences tab's default settings."
+        )
+        self.text = QLabel(self)
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.export = QPushButton("Export contrast…", self)
+        self.export.setToolTip("Write the contrast as PNG, SVG and PDF with a JSON sidecar of the numbers")
+        self.export.setEnabled(False)
+        self.export.clicked.connect(self._on_export_clicked)
+        images = QHBoxLayout()
+        images.addWidget(self.patches, 1)
+        images.addWidget(self.correspondences, 2)
+        foot = QHBoxLayout()
+        foot.addWidget(self.text, 1)
+        foot.addWidget(self.export)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(images, 1)
+        lay.addLayout(foot)
+        self.setVisible(False)
+
+    def set_contrast(self, patches: np.ndarray | None, correspondences: np.ndarray | None, text: str) -> None:
+        """Show the two images (None = still being computed) and the summary; Export once complete."""
+        self.patches.set_image(patches, "Scoring the sketch with each patch masked…")
+        self.correspondences.set_image(correspondences, "")
+        self.text.setText(text)
+        self.export.setEnabled(patches is not None and correspondences is not None)
+        self.setVisible(True)
+
+    def clear(self) -> None:
+        self.patches.set_image(None, "")
+        self.correspondences.set_image(None, "")
+        self.text.setText("")
+        self.export.setEnabled(False)
+        self.setVisible(False)
+
+    def has_contrast(self) -> bool:
+        return self.patches.has_image() and self.correspondences.has_image()
+
+    def _on_export_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export contrast (base name)", "contrast", "All files (*)"
+        )
+        if path:
+            self.export_requested.emit(path)
