@@ -173,7 +173,9 @@ def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(
         c.strokes.item.index,
         c.state.result.items[1].index,
     )
-    assert pane.text.text().startswith("Why #")
+    assert pane.text.text().startswith("Patches pulling most towards #")
+    tab = sync_app.window.explanation.strokes
+    assert not tab.replay.isVisibleTo(tab) and not tab.occlusion.isVisibleTo(tab)  # B takes their place
     sync_app.window.contrast_export_requested.emit(str(tmp_path / "why.png"))  # a typed suffix is dropped
     for name in ("why_contrast_patches.png", "why_contrast_correspondences.png", "why_contrast.png"):
         assert (tmp_path / name).is_file(), name
@@ -181,6 +183,7 @@ def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(
     assert doc["model"]["name"] == "zse_test" and doc["contrast"]["b"]["index"] == view.patches.index_b
     sync_app.window.explanation.strokes.versus.activated.emit(0)  # back to this result alone
     assert not pane.isVisibleTo(sync_app.window) and c.strokes.contrast_view is None
+    assert tab.replay.isVisibleTo(tab) and tab.occlusion.isVisibleTo(tab)
 
 
 def test_a_late_patch_contrast_for_an_older_sketch_never_reaches_the_contrast_area(

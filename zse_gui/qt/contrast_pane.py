@@ -1,7 +1,8 @@
 """The Strokes tab's contrast area: why result A and not result B, per sketch patch, and both
 results' correspondences side by side, with an export button.
 
-Shown only while a result B is chosen in the tab's "Why this and not" list; the images come from
+Shown only while a result B is chosen in the tab's "Why this and not" list, in the place of result
+A's own replay and occlusion panes (``shown`` tells the tab); the images come from
 ``zse_gui.viz.contrast`` (set by the controller).
 """
 
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from zse_gui.qt.image_pane import ImagePane
 
@@ -24,6 +33,7 @@ class ContrastPane(QWidget):
     """
 
     export_requested = Signal(str)
+    shown = Signal(bool)  # the area opened (True) or closed: the tab makes room for it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +51,7 @@ class ContrastPane(QWidget):
         self.text = QLabel(self)
         self.text.setWordWrap(True)
         self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.text.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.export = QPushButton("Export contrast…", self)
         self.export.setToolTip("Write the contrast as PNG, SVG and PDF with a JSON sidecar of the numbers")
         self.export.setEnabled(False)
@@ -55,6 +66,7 @@ class ContrastPane(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(images, 1)
         lay.addLayout(foot)
+        self._open = False
         self.setVisible(False)
 
     def set_contrast(self, patches: np.ndarray | None, correspondences: np.ndarray | None, text: str) -> None:
@@ -63,14 +75,23 @@ class ContrastPane(QWidget):
         self.correspondences.set_image(correspondences, "")
         self.text.setText(text)
         self.export.setEnabled(patches is not None and correspondences is not None)
-        self.setVisible(True)
+        self._set_open(True)
 
     def clear(self) -> None:
         self.patches.set_image(None, "")
         self.correspondences.set_image(None, "")
         self.text.setText("")
         self.export.setEnabled(False)
-        self.setVisible(False)
+        self._set_open(False)
+
+    def is_open(self) -> bool:
+        return self._open
+
+    def _set_open(self, on: bool) -> None:
+        if on != self._open:
+            self._open = on
+            self.setVisible(on)
+            self.shown.emit(on)
 
     def has_contrast(self) -> bool:
         return self.patches.has_image() and self.correspondences.has_image()

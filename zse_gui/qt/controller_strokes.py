@@ -192,7 +192,7 @@ class StrokesController:
             c.view.show_error("Cannot draw the contrast", str(exc))
             return
         self.contrast_view = view
-        c.view.set_strokes_contrast(patches, corr, " ".join(contrast_lines(view)[:3]))
+        c.view.set_strokes_contrast(patches, corr, " ".join(contrast_lines(view)[1:3]))
 
     def export_contrast(self, path: str) -> None:
         """Write the contrast on show (PNG, SVG, PDF and a JSON sidecar) next to ``path``."""

@@ -98,6 +98,10 @@ class StrokesTab(QWidget):
         middle.addLayout(player)
         panes.addLayout(middle, 1)
         panes.addWidget(self.occlusion, 1)
+        self.contrast = ContrastPane(self)  # why this and not B: takes the replay's and occlusion's place
+        panes.addWidget(self.contrast, 2)
+        self.contrast.shown.connect(self._on_contrast_shown)
+        self._a_only = [self.replay, self.play, self.step, self.step_label, self.occlusion]
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
         top = QHBoxLayout()
@@ -107,8 +111,6 @@ class StrokesTab(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.progress)
         lay.addLayout(panes, 1)
-        self.contrast = ContrastPane(self)  # why this and not B: shown while a B is chosen
-        lay.addWidget(self.contrast, 1)
         lay.addWidget(self.info)
         self._sketch: StrokeSketch | None = None
         self._panel: StrokePanel | None = None
@@ -215,6 +217,11 @@ class StrokesTab(QWidget):
         self.strength.setText("")
         self.strength.setToolTip("")
         self.progress.setVisible(False)
+
+    def _on_contrast_shown(self, on: bool) -> None:
+        """While B is chosen, its contrast stands where A's own replay and occlusion were."""
+        for w in self._a_only:
+            w.setVisible(not on)
 
     def hover_text(self, stroke: int) -> str:
         return self._rows[stroke] if 0 <= stroke < len(self._rows) else ""
