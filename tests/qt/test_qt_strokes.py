@@ -176,6 +176,14 @@ def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(
     assert pane.text.text().startswith("Patches pulling most towards #")
     tab = sync_app.window.explanation.strokes
     assert not tab.replay.isVisibleTo(tab) and not tab.occlusion.isVisibleTo(tab)  # B takes their place
+    g = view.patches.grid
+    inked = [int(p) for p in np.flatnonzero(np.isfinite(view.patches.difference))]
+    r, col = divmod(inked[0], g)
+    cell = 320 / g  # the tab draws the map 320 pixels wide
+    pane.patches.hovered.emit((col + 0.5) * cell, (r + 0.5) * cell)
+    assert pane.text.text().startswith(f"Patch row {r + 1}, col {col + 1}: towards")
+    pane.patches.hovered.emit(-1.0, -1.0)
+    assert pane.text.text().startswith("Patches pulling most towards #")
     sync_app.window.contrast_export_requested.emit(str(tmp_path / "why.png"))  # a typed suffix is dropped
     for name in ("why_contrast_patches.png", "why_contrast_correspondences.png", "why_contrast.png"):
         assert (tmp_path / name).is_file(), name

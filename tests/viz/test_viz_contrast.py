@@ -151,3 +151,20 @@ def test_report_adds_occlusion_pages_and_a_closing_contrast_page(
     assert doc["pages"][0]["occlusion"]["deletion_auc"] == pytest.approx(0.45)
     assert "occlusion" not in doc["pages"][2]
     assert doc["contrast"]["a"]["name"] == "#1 cat" and doc["contrast"]["grid"] == 4
+
+
+def test_hovering_the_contrast_map_finds_the_patch_and_its_numbers() -> None:
+    from zse_gui.viz.contrast import patch_contrast_at, patch_contrast_texts
+
+    con = patch_contrast()
+    assert patch_contrast_at(con, 64, 8, 8) == 0 and patch_contrast_at(con, 64, 63.5, 63.5) == 15
+    assert patch_contrast_at(con, 64, 24, 8) == 1 and patch_contrast_at(con, 64, 8, 24) == 4
+    assert patch_contrast_at(con, 64, 64, 8) is None and patch_contrast_at(con, 64, -1, 8) is None
+    texts = patch_contrast_texts(con, "#1 cat", "#2 dog")
+    assert len(texts) == 16
+    assert (
+        texts[0]
+        == "Patch row 1, col 1: towards #1 cat by 1.00 logit (masked, #1 cat changes -1.00, #2 dog +0.00)"
+    )
+    assert texts[15].startswith("Patch row 4, col 4: towards #2 dog by 1.00")
+    assert texts[5] == "Patch row 2, col 2: no ink (not scored)"

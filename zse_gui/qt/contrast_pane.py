@@ -8,6 +8,8 @@ A's own replay and occlusion panes (``shown`` tells the tab); the images come fr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -67,10 +69,26 @@ class ContrastPane(QWidget):
         lay.addLayout(images, 1)
         lay.addLayout(foot)
         self._open = False
+        self._summary = ""
+        self._cell_at: Callable[[float, float], int | None] | None = None
+        self._cell_texts: list[str] = []
+        self.patches.hovered.connect(self._on_patches_hovered)
         self.setVisible(False)
 
-    def set_contrast(self, patches: np.ndarray | None, correspondences: np.ndarray | None, text: str) -> None:
-        """Show the two images (None = still being computed) and the summary; Export once complete."""
+    def set_contrast(
+        self,
+        patches: np.ndarray | None,
+        correspondences: np.ndarray | None,
+        text: str,
+        cell_at: Callable[[float, float], int | None] | None = None,
+        cell_texts: list[str] | None = None,
+    ) -> None:
+        """Show the two images (None = still being computed) and the summary; Export once complete.
+
+        ``cell_at(x, y)`` maps a pixel of the patch image to a patch id, whose hover line is
+        ``cell_texts[id]``.
+        """
+        self._summary, self._cell_at, self._cell_texts = text, cell_at, list(cell_texts or [])
         self.patches.set_image(patches, "Scoring the sketch with each patch masked…")
         self.correspondences.set_image(correspondences, "")
         self.text.setText(text)
@@ -78,6 +96,7 @@ class ContrastPane(QWidget):
         self._set_open(True)
 
     def clear(self) -> None:
+        self._summary, self._cell_at, self._cell_texts = "", None, []
         self.patches.set_image(None, "")
         self.correspondences.set_image(None, "")
         self.text.setText("")
@@ -95,6 +114,11 @@ class ContrastPane(QWidget):
 
     def has_contrast(self) -> bool:
         return self.patches.has_image() and self.correspondences.has_image()
+
+    def _on_patches_hovered(self, x: float, y: float) -> None:
+        cell = self._cell_at(x, y) if self._cell_at is not None and x >= 0 else None
+        text = self._cell_texts[cell] if cell is not None and 0 <= cell < len(self._cell_texts) else ""
+        self.text.setText(text or self._summary)
 
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(

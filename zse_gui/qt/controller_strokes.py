@@ -20,6 +20,8 @@ from zse_gui.qt.worker import JobResult
 from zse_gui.viz.contrast import (
     ContrastView,
     contrast_lines,
+    patch_contrast_at,
+    patch_contrast_texts,
     render_contrast_correspondences,
     render_patch_contrast,
 )
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["StrokesController", "NEEDS_STROKES", "CONTRAST_CHOICES"]
 
 CONTRAST_CHOICES = 20  # results offered as B in "why this and not"
+PATCH_VIEW_SIZE = 320  # side of the per-patch contrast drawing in the tab
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +187,7 @@ class StrokesController:
         na, nb = self._names(p)
         view = ContrastView(p.patches, p.explanation_a, p.explanation_b, na, nb, p.contrast, c.state.sketch)
         try:
-            patches = render_patch_contrast(p.patches, 320, na, nb)
+            patches = render_patch_contrast(p.patches, PATCH_VIEW_SIZE, na, nb)
             corr = render_contrast_correspondences(
                 p.explanation_a, p.explanation_b, c.view_state.correspondence, na, nb
             )
@@ -192,7 +195,14 @@ class StrokesController:
             c.view.show_error("Cannot draw the contrast", str(exc))
             return
         self.contrast_view = view
-        c.view.set_strokes_contrast(patches, corr, " ".join(contrast_lines(view)[1:3]))
+        con = p.patches
+        c.view.set_strokes_contrast(
+            patches,
+            corr,
+            " ".join(contrast_lines(view)[1:3]) + " Hover a patch for its numbers.",
+            lambda x, y: patch_contrast_at(con, PATCH_VIEW_SIZE, x, y),
+            patch_contrast_texts(con, na, nb),
+        )
 
     def export_contrast(self, path: str) -> None:
         """Write the contrast on show (PNG, SVG, PDF and a JSON sidecar) next to ``path``."""

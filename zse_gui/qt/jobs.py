@@ -272,8 +272,7 @@ def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: R
     payload, for the side-by-side correspondences)."""
 
     def run(state: EngineState, ctx: JobContext) -> ContrastPayload:
-        from zse_gui.engine.contrast import contrast_patches  # torch: on the worker thread only
-        from zse_gui.engine.strokes import contrast_strokes
+        from zse_gui.engine.strokes import contrast_strokes  # torch: on the worker thread only
 
         engine, gallery = need_engine(state), need_gallery(state)
 
@@ -294,8 +293,7 @@ def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: R
         )
         ctx.emit("partial", ContrastPayload(a, b, con, revision))
         ctx.check()
-        patches = contrast_patches(
-            engine,  # type: ignore[arg-type]
+        patches = engine.contrast_patches(
             sketch,
             gallery,
             a.index,

@@ -8,6 +8,7 @@ use ``MagicMock(spec=MainWindow)``). It runs no inference and keeps no applicati
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -301,9 +302,14 @@ class MainWindow(QMainWindow):
         self.explanation.strokes.clear(placeholder)
 
     def set_strokes_contrast(
-        self, patches: np.ndarray | None, correspondences: np.ndarray | None, text: str
+        self,
+        patches: np.ndarray | None,
+        correspondences: np.ndarray | None,
+        text: str,
+        cell_at: Callable[[float, float], int | None] | None = None,
+        cell_texts: list[str] | None = None,
     ) -> None:
-        self.explanation.strokes.contrast.set_contrast(patches, correspondences, text)
+        self.explanation.strokes.contrast.set_contrast(patches, correspondences, text, cell_at, cell_texts)
 
     def clear_strokes_contrast(self) -> None:
         self.explanation.strokes.contrast.clear()

@@ -33,6 +33,8 @@ __all__ = [
     "contrast_figure",
     "contrast_lines",
     "contrast_record",
+    "patch_contrast_at",
+    "patch_contrast_texts",
     "render_contrast_correspondences",
     "render_patch_contrast",
 ]
@@ -103,6 +105,35 @@ def render_patch_contrast(
     _draw.grid(out, Panel("contrast", 0, 0, size, g), alpha=0.25)
     label = _ascii(f"logit: towards {name_b} (-) .. towards {name_a} (+)")
     _draw.colorbar(out, 16, size + 14, size - 32, 10, palette, -r, r, label)
+    return out
+
+
+def patch_contrast_at(con: PatchContrast, size: int, x: float, y: float) -> int | None:
+    """The patch id (row-major) under pixel (x, y) of ``render_patch_contrast(con, size)``, or None
+    outside the sketch panel."""
+    if not (0 <= x < size and 0 <= y < size):
+        return None
+    g = int(con.grid)
+    return min(int(y * g / size), g - 1) * g + min(int(x * g / size), g - 1)
+
+
+def patch_contrast_texts(con: PatchContrast, name_a: str = "A", name_b: str = "B") -> list[str]:
+    """One hover line per patch (row-major): its pull and what masking it does to each result."""
+    g = int(con.grid)
+    diff, ma, mb = con.difference, con.masked_logit_a, con.masked_logit_b
+    out = []
+    for p in range(g * g):
+        r, c = divmod(p, g)
+        where = f"Patch row {r + 1}, col {c + 1}"
+        if not np.isfinite(diff[r, c]):
+            out.append(f"{where}: no ink (not scored)")
+            continue
+        towards = name_a if diff[r, c] > 0 else name_b if diff[r, c] < 0 else "neither"
+        out.append(
+            f"{where}: towards {towards} by {abs(float(diff[r, c])):.2f} logit "
+            f"(masked, {name_a} changes {float(ma[r, c]) - con.base_logit_a:+.2f}, "
+            f"{name_b} {float(mb[r, c]) - con.base_logit_b:+.2f})"
+        )
     return out
 
 
