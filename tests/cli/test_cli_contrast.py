@@ -57,3 +57,28 @@ def test_contrast_of_a_sketch_image_has_patches_but_no_strokes(
     assert (out / f"{sketch_png.stem}__rank2_contrast_patches.png").is_file()
     diff = _grid(rec["difference_logit"])
     assert np.isfinite(diff).any()
+
+
+def test_report_contrast_page_numbers_equal_a_direct_contrast_of_results_1_and_2(
+    gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zse_gui.engine.strokes import contrast_strokes
+
+    out = tmp_path / "out"
+    args = [str(ndjson), "--rank", "1", "--report", "2", "--gallery", str(gallery), "--out", str(out)]
+    assert explain.main([*args, "--format", "png", "--views", "kernel", *Q, *MODEL]) == 0
+    capsys.readouterr()
+    side = read_sidecar(out / "drawings__report.json")
+    assert side["page_count"] == 1 + 2 * 3 + 1  # strip, 2 x (result, strokes, occlusion), contrast
+    rec = side["contrast"]
+    eng = Engine(create_model("zse_test", seed=0), device="cpu", precision="fp32")
+    index = eng.index_gallery(gallery, cache_root=tmp_path / "c")
+    drawing = quickdraw_sketch(read_quickdraw_ndjson(ndjson)[0])
+    res = eng.search(drawing, index, top_k=10)
+    a, b = res.items[0].index, res.items[1].index
+    assert (rec["a"]["index"], rec["b"]["index"]) == (a, b)
+    strokes = contrast_strokes(eng, drawing, index, a, b)
+    got = [r["difference_logit"] for r in rec["per_stroke"]]
+    assert got == pytest.approx([float(d) for d in strokes.difference], abs=1e-4)
+    patches = contrast_patches(eng, drawing, index, a, b)
+    np.testing.assert_allclose(_grid(rec["difference_logit"]), patches.difference, atol=1e-4)

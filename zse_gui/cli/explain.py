@@ -26,6 +26,7 @@ from zse_gui.cli.text import json_safe
 from zse_gui.data.imageio import read_image_rgb
 from zse_gui.errors import ConfigError, InputFileError, InvalidSketchError, UsageError
 from zse_gui.results import Explanation, RetrievalResult
+from zse_gui.stroke_results import StrokeContrast
 from zse_gui.viz import (
     FORMATS,
     VIEWS,
@@ -286,14 +287,14 @@ def _report_contrast(
 ) -> ContrastView | None:
     """Why result #1 and not #2, for the report's closing page (None with fewer than two results)."""
     from zse_gui.engine.contrast import contrast_patches
-    from zse_gui.engine.strokes import contrast_strokes
 
     if len(pages) < 2:
         return None
     a, b = result.items[0], result.items[1]
-    strokes = None
-    if sketch.strokes is not None:
-        strokes = contrast_strokes(engine, sketch.strokes, gallery, a.index, b.index)
+    sa, sb = pages[0].strokes, pages[1].strokes
+    # the per-stroke difference needs only each result's contributions, which the two stroke pages
+    # already measured (their ranks among the other results do not enter it)
+    strokes = StrokeContrast(sa, sb) if sa is not None and sb is not None else None
     return ContrastView(
         contrast_patches(engine, query, gallery, a.index, b.index),
         pages[0].explanation,
