@@ -30,6 +30,7 @@ from zse_gui.engine import journal as journal_mod
 from zse_gui.engine.engine import Engine
 from zse_gui.engine.gallery import GalleryIndex, build_index
 from zse_gui.engine.journal import JOURNAL_FILES, CacheLock
+from zse_gui.engine.tokenstore import TokenLayout
 from zse_gui.errors import GalleryError
 
 
@@ -134,11 +135,16 @@ class _Boom(KeyboardInterrupt):
     """Stands in for Ctrl+C in the middle of a batch."""
 
 
+@pytest.mark.parametrize("tokens", ["fp16", "int8"])
 def test_ctrl_c_keeps_committed_batches_and_resume_is_bit_identical(
-    engine: Engine, make_gallery: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: Engine,
+    make_gallery: Callable[..., Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tokens: str,
 ) -> None:
     root = make_gallery(per_class=4, root_files=1)  # 13 files, batches of 3
-    clean = build_index(engine, root, cache_root=tmp_path / "clean", batch_size=3)
+    clean = build_index(engine, root, cache_root=tmp_path / "clean", batch_size=3, tokens=tokens)
 
     calls = {"n": 0}
     real = engine.encode_photo_batch
@@ -151,11 +157,14 @@ def test_ctrl_c_keeps_committed_batches_and_resume_is_bit_identical(
 
     monkeypatch.setattr(engine, "encode_photo_batch", interrupt_third_batch)
     with pytest.raises(KeyboardInterrupt):
-        build_index(engine, root, cache_root=tmp_path / "resumed", batch_size=3)
+        build_index(engine, root, cache_root=tmp_path / "resumed", batch_size=3, tokens=tokens)
     monkeypatch.undo()
-    resumed = build_index(engine, root, cache_root=tmp_path / "resumed", batch_size=3)
+    resumed = build_index(engine, root, cache_root=tmp_path / "resumed", batch_size=3, tokens=tokens)
     assert resumed.num_encoded == 13 - 6 and resumed.num_reused == 6  # two batches were kept
+    assert resumed.token_policy == clean.token_policy == tokens
     assert _snapshot(resumed) == _snapshot(clean)
+    stored = [next(idx.cache_dir.glob("tokens-*.npy")).read_bytes() for idx in (resumed, clean)]
+    assert stored[0] == stored[1]  # the stored codes and scales themselves, not only their values
     assert _leftovers(tmp_path / "resumed") == []
 
 
@@ -359,18 +368,18 @@ def test_two_indexers_share_the_work(
 
 
 def test_journal_of_another_model_or_gallery_is_ignored(tmp_path: Path) -> None:
-    j = journal_mod.ProgressJournal.open(tmp_path, {"config": "a"}, (2, 3))
+    j = journal_mod.ProgressJournal.open(tmp_path, {"config": "a"}, TokenLayout("fp16", 2, 3))
     j.append([("x.png", 1, 2)], np.ones((1, 3), np.float32), np.ones((1, 2, 3), np.float16), [])
     j.close()
-    same = journal_mod.ProgressJournal.open(tmp_path, {"config": "a"}, (2, 3))
+    same = journal_mod.ProgressJournal.open(tmp_path, {"config": "a"}, TokenLayout("fp16", 2, 3))
     assert same.rows == {("x.png", 1, 2): 0}
     same.close()
-    other = journal_mod.ProgressJournal.open(tmp_path, {"config": "b"}, (2, 3))
+    other = journal_mod.ProgressJournal.open(tmp_path, {"config": "b"}, TokenLayout("fp16", 2, 3))
     assert other.rows == {} and not any((tmp_path / n).exists() for n in JOURNAL_FILES)
 
 
 def test_damaged_journal_rows_are_not_reused(tmp_path: Path) -> None:
-    j = journal_mod.ProgressJournal.open(tmp_path, {"h": 1}, (2, 3))
+    j = journal_mod.ProgressJournal.open(tmp_path, {"h": 1}, TokenLayout("fp16", 2, 3))
     for k in range(3):
         j.append([(f"{k}.png", 1, 2)], np.full((1, 3), k, np.float32), np.full((1, 2, 3), k, np.float16), [])
     j.close()
@@ -378,7 +387,7 @@ def test_damaged_journal_rows_are_not_reused(tmp_path: Path) -> None:
     data = bytearray(tok.read_bytes())
     data[2 * 2 * 3 + 1] ^= 0xFF  # inside row 1
     tok.write_bytes(bytes(data))
-    again = journal_mod.ProgressJournal.open(tmp_path, {"h": 1}, (2, 3))
+    again = journal_mod.ProgressJournal.open(tmp_path, {"h": 1}, TokenLayout("fp16", 2, 3))
     assert set(again.rows) == {("0.png", 1, 2)}  # row 1 fails its CRC: it and what follows go
     assert tok.stat().st_size == 2 * 2 * 3
     again.close()

@@ -147,14 +147,15 @@ def test_disk_full_while_staging(
     assert _no_temp_files(cache_root)
 
 
+@pytest.mark.parametrize("tokens", ["fp16", "int8"])
 @pytest.mark.parametrize(
     "damage", ["manifest_garbage", "manifest_edit", "tokens_truncated", "emb_flipped", "emb_missing"]
 )
 def test_corrupt_cache_is_rebuilt(
-    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, damage: str
+    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, damage: str, tokens: str
 ) -> None:
     root = make_gallery(per_class=2)
-    good = engine.index_gallery(root, cache_root=cache_root)
+    good = engine.index_gallery(root, cache_root=cache_root, tokens=tokens)
     good_tokens = np.array(good.tokens)  # a copy: the memmap would see the damage
     cdir = good.cache_dir
     emb = next(cdir.glob("emb-*.npy"))
@@ -172,9 +173,9 @@ def test_corrupt_cache_is_rebuilt(
         emb.write_bytes(bytes(data))
     else:
         emb.unlink()
-    rebuilt = engine.index_gallery(root, cache_root=cache_root)
+    rebuilt = engine.index_gallery(root, cache_root=cache_root, tokens=tokens)
     assert rebuilt.num_encoded == len(good) == len(rebuilt)
-    np.testing.assert_array_equal(rebuilt.tokens, good_tokens)
+    np.testing.assert_array_equal(np.asarray(rebuilt.tokens), good_tokens)
 
 
 def test_cancel_keeps_progress(engine: Engine, make_gallery: Callable[..., Path], cache_root: Path) -> None:

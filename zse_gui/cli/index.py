@@ -18,6 +18,7 @@ from zse_gui.cli.common import (
     run_main,
 )
 from zse_gui.cli.text import json_safe, one_line
+from zse_gui.engine.tokenstore import TOKEN_POLICIES
 from zse_gui.errors import UsageError
 
 __all__ = ["main", "build_parser"]
@@ -63,10 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--tokens",
-        choices=("auto", "fp16", "none"),
-        help="patch tokens kept for re-ranking: fp16 (all, 2*T*C bytes per photo) or none (recomputed "
-        "from the photos when re-ranking); default: the cache's current policy, else fp16 up to 8 GiB "
-        "of tokens and none beyond",
+        choices=TOKEN_POLICIES,
+        help="patch tokens kept for re-ranking: fp16 (2*T*C bytes per photo), int8 or fp8 (T*(C+2) bytes: "
+        "8-bit codes and a float16 scale per token) or none (recomputed from the photos when "
+        "re-ranking); default: the cache's current policy, else by gallery size: fp16 while the "
+        "tokens fit in 8 GiB, int8 while those fit, none beyond",
     )
     p.add_argument(
         "--export",
@@ -143,7 +145,7 @@ def _run(argv: Sequence[str] | None) -> int:
         "encoded": index.num_encoded,
         "reused": index.num_reused,
         "stage1": index.stage1().kind,
-        "tokens": "fp16" if index.tokens.shape[1] else "none",
+        "tokens": index.token_policy,
         "skipped": [{"path": json_safe(p), "reason": json_safe(r)} for p, r in index.skipped],
     }
     if args.export is not None:

@@ -4,7 +4,10 @@ Layout of one cache directory (one per gallery folder, model config and weights)
 
     manifest.json            entries, skipped files, array file names, checksums (the commit point)
     emb-<gen>.npy            [N, C] float32 L2-normalised [Ret] embeddings
-    tokens-<gen>.npy         [N, T, C] float16 SA tokens
+    tokens-<gen>.npy         SA tokens in the layout of the manifest's ``token_store``:
+                             [N, T, C] float16 (``fp16``; T = 0 for ``none``), or [N] records
+                             of int8/fp8 codes [T, C] with their float16 scales [T] beside them
+                             (``int8``/``fp8``; ``zse_gui.engine.tokenstore.TokenLayout``)
     progress.*               the journal of an unfinished indexing run (``zse_gui.engine.journal``)
     .lock                    the lock file writers hold (``zse_gui.engine.journal.CacheLock``)
 
@@ -17,6 +20,8 @@ of *every* array. ``load_cache`` checks all of them (CRC-32 runs at several GB/s
 10 000-photo ViT-B/16 cache of 3 GB costs about a second) and reports the rows of a damaged
 block as ``CacheState.corrupt``; the indexer re-encodes those files instead of ranking them.
 Array names in the manifest must be plain file names of this folder (no path can escape it).
+Manifests without ``token_store`` (written before compressed stores existed) still load: their
+policy is ``fp16``, or ``none`` when they keep no tokens.
 
 Arrays are written with ordinary buffered file writes rather than through a writable memmap:
 a memmap on a full disk fails with SIGBUS instead of a catchable ``OSError``.
@@ -41,6 +46,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from zse_gui.engine.tokenstore import QuantizedTokens, TokenLayout
 from zse_gui.errors import GalleryError
 
 __all__ = [
@@ -101,7 +107,8 @@ class CacheState:
         entries: cached files in row order.
         skipped: ``(rel, size, mtime_ns, reason)`` of files that failed to decode.
         embeddings: [N, C] float32 memmap (normalised).
-        tokens: [N, T, C] float16 memmap.
+        tokens: the stored token rows (memmap): [N, T, C] float16, or [N] records of codes and
+            scales for a compressed policy (see ``layout``, and ``token_rows`` to read them).
         generation: id of this generation (changes on every commit).
         meta: the manifest's header fields.
         corrupt: [N] bool, True for rows in a block whose CRC does not match (never rank them).
@@ -114,6 +121,17 @@ class CacheState:
     generation: str
     meta: dict[str, Any] = field(default_factory=dict)
     corrupt: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+    @property
+    def layout(self) -> TokenLayout:
+        """How ``tokens`` is laid out (from the manifest)."""
+        return TokenLayout.of(self.meta)
+
+    @property
+    def token_rows(self) -> np.ndarray | QuantizedTokens:
+        """The tokens as float rows [N, T, C]: the float16 memmap, or a view that dequantises the
+        rows it is indexed with."""
+        return self.layout.view(self.tokens)
 
     @property
     def intact(self) -> bool:
@@ -299,19 +317,24 @@ def load_cache(cache_dir: Path, expect: dict[str, Any]) -> CacheState | None:
             raise ValueError("manifest checksum mismatch")
         if doc.get("version") != CACHE_VERSION:
             raise ValueError(f"cache version {doc.get('version')!r}, this program writes {CACHE_VERSION}")
+        layout = TokenLayout.of(doc)
+        doc["token_store"] = layout.policy  # fills it in for manifests older than the field
         for k, v in expect.items():
             if doc.get(k) != v:
                 raise ValueError(f"manifest {k}={doc.get(k)!r}, expected {v!r}")
         entries = [CacheEntry(str(e[0]), int(e[1]), int(e[2]), e[3]) for e in doc["entries"]]
         skipped = [(str(s[0]), int(s[1]), int(s[2]), str(s[3])) for s in doc["skipped"]]
-        n, t, c = len(entries), int(doc["num_tokens"]), int(doc["embed_dim"])
+        n, c = len(entries), layout.embed_dim
         emb_path, tok_path = _array_file(cache_dir, doc, "embeddings"), _array_file(cache_dir, doc, "tokens")
         emb = np.load(emb_path, mmap_mode="r") if n else np.zeros((0, c), np.float32)
-        tok = np.load(tok_path, mmap_mode="r") if n else np.zeros((0, t, c), np.float16)
+        tok = np.load(tok_path, mmap_mode="r") if n else layout.empty(0)
         if emb.shape != (n, c) or emb.dtype != np.float32:
             raise ValueError(f"embeddings {emb.shape} {emb.dtype}, expected ({n}, {c}) float32")
-        if tok.shape != (n, t, c) or tok.dtype != np.float16:
-            raise ValueError(f"tokens {tok.shape} {tok.dtype}, expected ({n}, {t}, {c}) float16")
+        if tok.shape != (n, *layout.row_shape) or tok.dtype != layout.dtype:
+            raise ValueError(
+                f"tokens {tok.shape} {tok.dtype}, expected {(n, *layout.row_shape)} {layout.dtype} "
+                f"({layout.policy})"
+            )
         blocks = doc["blocks"]
         if int(blocks["rows"]) != BLOCK_ROWS:
             raise ValueError(f"block size {blocks['rows']}, expected {BLOCK_ROWS}")
@@ -338,8 +361,7 @@ def write_cache(
     skipped: list[tuple[str, int, int, str]],
     embeddings: Iterable[np.ndarray],
     tokens: Iterable[np.ndarray],
-    num_tokens: int,
-    embed_dim: int,
+    layout: TokenLayout,
 ) -> str:
     """Write a new generation atomically and return its id; the old one stays until the commit.
 
@@ -349,8 +371,8 @@ def write_cache(
         entries: files in row order.
         skipped: unreadable files ``(rel, size, mtime_ns, reason)``.
         embeddings: row chunks [n, C] float32 (normalised) in entry order.
-        tokens: row chunks [n, T, C] (cast to float16) in entry order.
-        num_tokens, embed_dim: T and C.
+        tokens: row chunks in entry order, stored rows of ``layout`` (``TokenLayout.encode``).
+        layout: the token policy and its T and C, recorded in the manifest.
 
     Raises:
         GalleryError: any OS error while writing (disk full, permissions); the previous
@@ -363,13 +385,13 @@ def write_cache(
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         emb_path, tok_path = cache_dir / names["embeddings"], cache_dir / names["tokens"]
-        with NpyStreamWriter(emb_path, np.dtype(np.float32), (n, embed_dim)) as w:
+        with NpyStreamWriter(emb_path, np.dtype(np.float32), (n, layout.embed_dim)) as w:
             for chunk in embeddings:
                 w.write(chunk)
             w.commit()
             emb_crcs = w.crc.finish()
         written.append(emb_path)
-        with NpyStreamWriter(tok_path, np.dtype(np.float16), (n, num_tokens, embed_dim)) as w:
+        with NpyStreamWriter(tok_path, layout.dtype, (n, *layout.row_shape)) as w:
             for chunk in tokens:
                 w.write(chunk)
             w.commit()
@@ -379,8 +401,9 @@ def write_cache(
             **header,
             "version": CACHE_VERSION,
             "generation": gen,
-            "num_tokens": num_tokens,
-            "embed_dim": embed_dim,
+            "num_tokens": layout.num_tokens,
+            "embed_dim": layout.embed_dim,
+            "token_store": layout.policy,
             "entries": [[e.rel, e.size, e.mtime_ns, e.label] for e in entries],
             "skipped": [list(s) for s in skipped],
             "arrays": names,

@@ -4,10 +4,11 @@
 files, and sends the rest through a Ray Data pipeline: ``from_items`` (one row per file) then
 ``map_batches`` with ``EncodeActor``, a callable class that builds the model once per worker
 (``num_gpus=1`` per actor when the cluster has GPUs). Each actor decodes its batch, encodes it and
-writes one **shard** (``emb.npy``: [b, C] float32 normalised [Ret], ``tok.npy``: [b, T, C] float16
-tokens) into ``shards-<run>/`` of the cache folder, returning only the shard name per file. The
-driver then merges old rows and shards in file order with ``write_cache``, so the result is an
-ordinary cache generation that the app and the CLIs open like any other; the shards are deleted.
+writes one **shard** (``emb.npy``: [b, C] float32 normalised [Ret], ``tok.npy``: the tokens in
+the cache's layout, ``TokenLayout.encode``, so int8/fp8 are quantised on the worker) into
+``shards-<run>/`` of the cache folder, returning only the shard name per file. The driver then
+merges old rows and shards in file order with ``write_cache``, so the result is an ordinary cache
+generation that the app and the CLIs open like any other; the shards are deleted.
 
 On a cluster the cache folder must be on storage that every node sees at the same path (NFS, a
 shared mount), and so must the gallery folder and the weight file; see ``docs/cli.md``. Ray is an
@@ -42,7 +43,7 @@ from zse_gui.engine.journal import CacheLock
 from zse_gui.engine.preprocess import prepare_photo
 from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.engine.scan import scan_gallery
-from zse_gui.engine.tokenstore import resolve_policy
+from zse_gui.engine.tokenstore import TokenLayout, resolve_policy
 from zse_gui.errors import ConfigError, GalleryError, ImageReadError
 
 __all__ = ["EncodeActor", "EngineSpec", "build_index_ray"]
@@ -79,7 +80,13 @@ class EncodeActor:
     """Ray Data callable class: one model per worker; batches of file names in, shard names out."""
 
     def __init__(
-        self, spec: EngineSpec, root: str, shard_dir: str, sha256: str, threads: int = 1, keep: int = -1
+        self,
+        spec: EngineSpec,
+        root: str,
+        shard_dir: str,
+        sha256: str,
+        threads: int = 1,
+        layout: TokenLayout | None = None,
     ) -> None:
         import torch
 
@@ -93,7 +100,8 @@ class EncodeActor:
             )
         self.root = Path(root)
         self.shard_dir = Path(shard_dir)
-        self.keep = self.enc.config.num_tokens if keep < 0 else keep  # tokens kept per photo
+        cfg = self.enc.config
+        self.layout = layout or TokenLayout("fp16", cfg.num_tokens, cfg.embed_dim)  # the cache's layout
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rels = [str(r) for r in batch["rel"]]
@@ -112,7 +120,7 @@ class EncodeActor:
             tmp = self.shard_dir / f".{name}.tmp"
             tmp.mkdir()
             np.save(tmp / "emb.npy", l2_normalize(ret))
-            np.save(tmp / "tok.npy", np.asarray(tok[:, : self.keep], np.float16))
+            np.save(tmp / "tok.npy", self.layout.encode(tok))
             os.replace(tmp, part)  # a shard is complete or absent
         return {
             "rel": np.asarray(rels, dtype=object),
@@ -180,7 +188,7 @@ def build_index_ray(
     if not scan.files:
         raise GalleryError(f"no image files found under {root}")
     expect = cache_expectation(cdir, cfg, info.sha256, tokens, len(scan.files))
-    keep = int(expect["num_tokens"])
+    layout = TokenLayout.of(expect)
     try:
         cdir.mkdir(parents=True, exist_ok=True)
         lock = CacheLock(cdir)
@@ -210,7 +218,7 @@ def build_index_ray(
                     "shard_dir": str(shard_dir),
                     "sha256": info.sha256,
                     "threads": threads_per_worker,
-                    "keep": keep,
+                    "layout": layout,
                 },
                 compute=ray.data.ActorPoolStrategy(size=max(1, num_workers)),
                 num_cpus=threads_per_worker,
@@ -289,8 +297,7 @@ def _merge(
             skipped,
             rows("emb"),
             rows("tok"),
-            expect["num_tokens"],
-            expect["embed_dim"],
+            TokenLayout.of(expect),
         )
     except OSError as e:
         raise GalleryError(f"cannot merge the shards into {cdir}: {_reason(e)}") from None
@@ -299,5 +306,5 @@ def _merge(
         raise GalleryError(f"the gallery cache {cdir} was written but cannot be read back (check the disk)")
     encoded = sum(1 for src, _ in sources if src != "old")
     return _make_index(
-        root, cdir, state.entries, state.skipped, state.embeddings, state.tokens, gen, info, encoded
+        root, cdir, state.entries, state.skipped, state.embeddings, state.token_rows, gen, info, encoded
     )

@@ -33,7 +33,7 @@ from zse_gui.engine.journal import CacheLock, ProgressJournal
 from zse_gui.engine.preprocess import prepare_photo
 from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.engine.scan import ScanResult, scan_gallery
-from zse_gui.engine.tokenstore import resolve_policy
+from zse_gui.engine.tokenstore import QuantizedTokens, TokenLayout, policy_of_manifest, resolve_policy
 from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError
 
 if TYPE_CHECKING:
@@ -69,9 +69,10 @@ class GalleryIndex:
         paths: absolute image paths, sorted by relative path (row order of the arrays).
         labels: class label per image (first-level folder name; None for files at the root).
         embeddings: [N, C] float32 L2-normalised [Ret] embeddings (read-only memmap).
-        tokens: [N, T, C] float16 SA tokens, row 0 of each item is [Ret] (read-only memmap);
-            [N, 0, C] when the gallery keeps no tokens (token policy ``none``: the engine
-            recomputes them from the photos when it re-ranks).
+        tokens: [N, T, C] SA tokens, row 0 of each item is [Ret]: a read-only float16 memmap
+            (token policy ``fp16``), or for ``int8``/``fp8`` a ``QuantizedTokens`` view whose
+            ``tokens[rows]`` dequantises just those rows to float32; [N, 0, C] when the gallery
+            keeps no tokens (policy ``none``: the engine recomputes them when it re-ranks).
         skipped: ``(path, reason)`` of files that could not be decoded.
         key: id of the cache generation; changes whenever the index content changes.
         config_name: model config the index was built with.
@@ -87,7 +88,7 @@ class GalleryIndex:
     paths: list[str]
     labels: list[str | None]
     embeddings: np.ndarray
-    tokens: np.ndarray
+    tokens: np.ndarray | QuantizedTokens
     skipped: list[tuple[str, str]] = field(default_factory=list)
     key: str = ""
     config_name: str = ""
@@ -108,6 +109,13 @@ class GalleryIndex:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    @property
+    def token_policy(self) -> str:
+        """How the tokens are kept: ``fp16``, ``int8``, ``fp8`` or ``none``."""
+        if isinstance(self.tokens, QuantizedTokens):
+            return self.tokens.policy
+        return "fp16" if self.tokens.shape[1] else "none"
 
     @property
     def class_names(self) -> list[str]:
@@ -222,9 +230,10 @@ def build_index(
             kept with the cache for later runs. None keeps the stored choice (default ``auto``:
             exact below 100 000 items). An approximate index is built here and saved next to
             the cache, so the first search does not pay for it.
-        tokens: token policy (``auto``, ``fp16``, ``none``; see ``zse_gui.engine.tokenstore``).
-            None or ``auto`` keeps the existing cache's policy, else chooses by gallery size;
-            changing the policy of an existing cache encodes the gallery again.
+        tokens: token policy (``auto``, ``fp16``, ``int8``, ``fp8``, ``none``; see
+            ``zse_gui.engine.tokenstore``). None or ``auto`` keeps the existing cache's policy,
+            else chooses by gallery size; changing the policy of an existing cache encodes the
+            gallery again.
 
     Returns:
         The index (memory-mapped arrays; ``num_encoded`` tells how many files were encoded).
@@ -301,17 +310,22 @@ def cache_expectation(
     """What the cache in ``cdir`` must match (model, weights, token layout) for this build.
 
     The token policy is ``tokens`` if forced, else the existing cache's, else chosen by gallery
-    size; ``num_tokens`` is the number of tokens kept per item (the model's T, or 0 for ``none``).
+    size; ``num_tokens`` is the number of tokens kept per item (the model's T, or 0 for ``none``)
+    and ``token_store`` the policy. ``TokenLayout.of`` turns the result into the layout that the
+    indexer, the Ray workers and the cache reader all follow.
+
+    Raises:
+        ConfigError: unknown policy, or ``fp8`` with a torch that lacks float8.
     """
     policy = resolve_policy(
         tokens or "auto", n_files, cfg.num_tokens, cfg.embed_dim, stored_policy(cdir, cfg)
     )
-    keep = cfg.num_tokens if policy == "fp16" else 0
     return {
         "config": cfg.name,
         "weights_sha256": weights_sha256,
-        "num_tokens": keep,
+        "num_tokens": 0 if policy == "none" else cfg.num_tokens,
         "embed_dim": cfg.embed_dim,
+        "token_store": policy,
     }
 
 
@@ -319,10 +333,11 @@ def stored_policy(cdir: Path, cfg: ZseConfig) -> str | None:
     """The token policy of the cache in ``cdir`` (from its manifest, unvalidated), or None."""
     try:
         doc = json.loads((cdir / "manifest.json").read_text(encoding="utf-8"))
+        policy = policy_of_manifest(doc)
         kept = int(doc["num_tokens"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return "fp16" if kept == cfg.num_tokens else "none" if kept == 0 else None
+    return policy if kept in (0, cfg.num_tokens) else None
 
 
 def _reason(e: BaseException) -> str:
@@ -348,7 +363,7 @@ class _Job:
             state.entries,
             state.skipped,
             state.embeddings,
-            state.tokens,
+            state.token_rows,
             state.generation,
             self.enc.weights_info,
             encoded,
@@ -367,14 +382,13 @@ class _Job:
     ) -> GalleryIndex:
         root, cdir, expect = self.root, self.cdir, self.expect
         files = self.scan.files
-        t_tok, c_dim = self.expect["num_tokens"], self.expect["embed_dim"]
         header = {**expect, "folder": str(root)}
         remove_stale(cdir)  # we hold the lock: every temp file here is abandoned
         old = load_cache(cdir, expect)
         old_rows = {e.key: i for i, e in enumerate(old.entries) if not old.corrupt[i]} if old else {}
         old_skip = {(s[0], s[1], s[2]): s[3] for s in old.skipped} if old else {}
         try:
-            journal = ProgressJournal.open(cdir, header, (t_tok, c_dim))
+            journal = ProgressJournal.open(cdir, header, TokenLayout.of(expect))
         except OSError as e:
             raise self._space(e) from None
         with journal:
@@ -472,8 +486,8 @@ class _Job:
                     parts.append(np.asarray(table[row]))
                 yield np.stack(parts)
 
-        t_tok, c_dim = self.expect["num_tokens"], self.expect["embed_dim"]
-        return write_cache(self.cdir, header, entries, skipped, rows("emb"), rows("tok"), t_tok, c_dim)
+        layout = TokenLayout.of(self.expect)
+        return write_cache(self.cdir, header, entries, skipped, rows("emb"), rows("tok"), layout)
 
 
 def _encode_all(
@@ -487,7 +501,7 @@ def _encode_all(
     """Encode ``todo``, committing each batch to ``journal``; returns True when cancelled."""
     enc, root = job.enc, job.root
     cfg = enc.config
-    keep = int(job.expect["num_tokens"])
+    layout = TokenLayout.of(job.expect)
     total = len(todo)
     if progress is not None:
         progress(0, total)
@@ -520,10 +534,9 @@ def _encode_all(
                     bad.append((key, why))
             if tensors:
                 ret, tok = enc.encode_photo_batch(np.stack(tensors))  # [b, C], [b, T, C]
-                journal.append(good, l2_normalize(ret), tok[:, :keep], bad)  # keep = T, or 0
+                journal.append(good, l2_normalize(ret), layout.encode(tok), bad)
             elif bad:
-                empty = np.zeros((0, keep, cfg.embed_dim), np.float16)
-                journal.append([], empty[:, 0].astype(np.float32), empty, bad)
+                journal.append([], np.zeros((0, cfg.embed_dim), np.float32), layout.empty(0), bad)
             done += len(keys)
             if progress is not None:
                 progress(done, total)
@@ -536,7 +549,7 @@ def _make_index(
     entries: list[CacheEntry],
     skipped: list[tuple[str, int, int, str]],
     emb: np.ndarray,
-    tok: np.ndarray,
+    tok: np.ndarray | QuantizedTokens,
     gen: str,
     info: WeightsInfo,
     encoded: int,

@@ -6,7 +6,9 @@ folder::
     progress.jsonl       a header line, then one line per committed batch (keys, skipped files,
                          row range and CRC-32 of its rows), each line with its own checksum
     progress-emb.bin     [R, C] float32 rows (L2-normalised [Ret] embeddings), raw
-    progress-tok.bin     [R, T, C] float16 rows (SA tokens), raw
+    progress-tok.bin     SA tokens of the R rows, raw, in the cache's token layout
+                         (``zse_gui.engine.tokenstore.TokenLayout``: float16 [R, T, C], or
+                         [R] records of 8-bit codes and float16 scales)
 
 A batch is committed by appending its rows, fsyncing them, then appending and fsyncing its
 line. A kill at any moment therefore loses at most the batch being written: on the next run
@@ -31,6 +33,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from zse_gui.engine import cache as _cache
+from zse_gui.engine.tokenstore import TokenLayout
 
 try:  # POSIX; elsewhere indexing runs without an inter-process lock
     import fcntl
@@ -120,21 +123,21 @@ class ProgressJournal:
         num_rows: rows committed so far.
     """
 
-    def __init__(self, cache_dir: Path, header: dict[str, Any], row_shape: tuple[int, int]) -> None:
+    def __init__(self, cache_dir: Path, header: dict[str, Any], layout: TokenLayout) -> None:
         self.dir = cache_dir
         self.header = header
-        self.row_shape = row_shape  # (T, C)
+        self.layout = layout
         self.paths = [cache_dir / n for n in JOURNAL_FILES]
         self.rows: dict[Key, int] = {}
         self.bad: dict[Key, str] = {}
         self.num_rows = 0
         self._fhs: list[BinaryIO] = []
-        self._emb_bytes = 4 * row_shape[1]
-        self._tok_bytes = 2 * row_shape[0] * row_shape[1]
+        self._emb_bytes = 4 * layout.embed_dim
+        self._tok_bytes = layout.row_bytes
 
     # ---- reading back ----------------------------------------------------------------------
     @classmethod
-    def open(cls, cache_dir: Path, header: dict[str, Any], row_shape: tuple[int, int]) -> ProgressJournal:
+    def open(cls, cache_dir: Path, header: dict[str, Any], layout: TokenLayout) -> ProgressJournal:
         """Load what an earlier run committed (if it was for the same header) and open for appending.
 
         Torn or damaged tails are cut off; a journal of another model or gallery is discarded.
@@ -142,7 +145,7 @@ class ProgressJournal:
         Raises:
             OSError: the files cannot be created or truncated.
         """
-        j = cls(cache_dir, header, row_shape)
+        j = cls(cache_dir, header, layout)
         lines_end = j._recover()
         if lines_end == 0:
             j.discard()  # nothing usable; the files are created by the first ``append``
@@ -221,13 +224,14 @@ class ProgressJournal:
     def append(
         self, keys: list[Key], emb: np.ndarray, tokens: np.ndarray, bad: list[tuple[Key, str]]
     ) -> None:
-        """Commit one batch: ``emb`` [n, C] float32 (normalised), ``tokens`` [n, T, C] for ``keys``.
+        """Commit one batch: ``emb`` [n, C] float32 (normalised), ``tokens`` (stored rows of the
+        layout, ``TokenLayout.encode``) for ``keys``.
 
         Raises:
             OSError: writing failed (for example ENOSPC); earlier batches stay committed.
         """
         e = np.ascontiguousarray(emb, np.float32)
-        t = np.ascontiguousarray(tokens, np.float16)
+        t = np.ascontiguousarray(tokens, self.layout.dtype)
         assert len(e) == len(t) == len(keys)
         if not self._fhs:
             self._start()
@@ -252,16 +256,16 @@ class ProgressJournal:
         self.num_rows += len(keys)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Read-only views of the committed rows: ([R, C] float32, [R, T, C] float16)."""
-        t, c = self.row_shape
+        """Read-only views of the committed rows: ([R, C] float32, stored token rows of the layout)."""
+        lay, c = self.layout, self.layout.embed_dim
         if self.num_rows == 0:
-            return np.zeros((0, c), np.float32), np.zeros((0, t, c), np.float16)
+            return np.zeros((0, c), np.float32), lay.empty(0)
         for fh in self._fhs:
             fh.flush()
         emb = np.memmap(self.paths[1], np.float32, "r", shape=(self.num_rows, c))
-        if t == 0:  # no tokens kept (token policy "none"): the file is empty and cannot be mapped
-            return emb, np.zeros((self.num_rows, 0, c), np.float16)
-        tok = np.memmap(self.paths[2], np.float16, "r", shape=(self.num_rows, t, c))
+        if lay.row_bytes == 0:  # no tokens kept (token policy "none"): the file is empty and cannot be mapped
+            return emb, lay.empty(self.num_rows)
+        tok = np.memmap(self.paths[2], lay.dtype, "r", shape=(self.num_rows, *lay.row_shape))
         return emb, tok
 
     def close(self) -> None:
