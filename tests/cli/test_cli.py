@@ -32,6 +32,21 @@ def test_index_builds_then_reuses_the_cache(gallery: Path, capsys: pytest.Captur
     assert "8 images in 3 classes (0 encoded, 8 from cache, 0 skipped)" in out
 
 
+def test_index_tokens_int8_is_kept_and_searched(
+    gallery: Path, sketch_png: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert index.main([str(gallery), "--json", "--tokens", "int8", *Q, *MODEL]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert (first["tokens"], first["encoded"]) == ("int8", 9)
+    assert index.main([str(gallery), "--json", *Q, *MODEL]) == 0  # auto keeps the cache's policy
+    again = json.loads(capsys.readouterr().out)
+    assert (again["tokens"], again["encoded"], again["reused"]) == ("int8", 0, 9)
+    args = [str(sketch_png), "--gallery", str(gallery), "--top-k", "3", "--json", *Q, *MODEL]
+    assert search.main(args) == 0  # the re-rank reads the int8 tokens of its shortlist
+    doc = json.loads(capsys.readouterr().out)
+    assert all(it["rn_score"] is not None for it in doc["items"])
+
+
 def test_index_reports_unreadable_files_and_bad_galleries(
     gallery: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

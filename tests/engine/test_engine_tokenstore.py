@@ -225,3 +225,35 @@ def test_fp16_cache_from_before_token_store_keeps_loading(
     mpath.write_text(json.dumps(doc))
     again = engine.index_gallery(root, cache_root)
     assert again.num_encoded == 0 and again.token_policy == "fp16"
+
+
+def test_ray_shards_merge_into_the_same_int8_cache(
+    engine: Engine, make_gallery: Callable[..., Path], cache_root: Path, tmp_path: Path
+) -> None:
+    """The Ray path without Ray: an ``EncodeActor`` writes a shard in the layout that
+    ``cache_expectation`` gives, and ``_merge`` turns it into a cache equal to the local one."""
+    from zse_gui.engine.distributed import EncodeActor, EngineSpec, _merge
+    from zse_gui.engine.gallery import cache_dir_for, cache_expectation
+    from zse_gui.engine.scan import scan_gallery
+
+    root = make_gallery(per_class=2)
+    single = engine.index_gallery(root, cache_root, tokens="int8")
+    cfg, info = engine.config, engine.weights_info
+    files = scan_gallery(root).files
+    other = cache_dir_for(tmp_path / "ray-cache", root, cfg.name, info.sha256)
+    expect = cache_expectation(other, cfg, info.sha256, "int8", len(files))
+    assert expect == cache_expectation(single.cache_dir, cfg, info.sha256, None, len(files))  # kept
+    layout = tokenstore.TokenLayout.of(expect)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    actor = EncodeActor(
+        EngineSpec("zse_test", weights=None, seed=0), str(root), str(shards), info.sha256, layout=layout
+    )
+    out = actor({"rel": np.asarray([f[0] for f in files], dtype=object)})
+    assert np.load(shards / str(out["shard"][0]) / "tok.npy").dtype == layout.dtype
+    done = {str(r): (str(s), int(i)) for r, s, i in zip(out["rel"], out["shard"], out["row"], strict=True)}
+    merged = _merge(other, root, expect, files, None, {}, done, {}, shards, info)
+    assert merged.token_policy == "int8" and merged.paths == single.paths
+    local, ray = (np.load(next(g.cache_dir.glob("tokens-*.npy"))) for g in (single, merged))
+    assert local.dtype == ray.dtype == layout.dtype
+    np.testing.assert_array_equal(ray, local)  # same photos in one batch each: identical records
