@@ -135,7 +135,7 @@ class _Boom(KeyboardInterrupt):
     """Stands in for Ctrl+C in the middle of a batch."""
 
 
-@pytest.mark.parametrize("tokens", ["fp16", "int8"])
+@pytest.mark.parametrize("tokens", ["fp16", "int8", "fp8"])
 def test_ctrl_c_keeps_committed_batches_and_resume_is_bit_identical(
     engine: Engine,
     make_gallery: Callable[..., Path],
