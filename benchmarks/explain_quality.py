@@ -67,8 +67,16 @@ from demo_data import (  # noqa: E402
 
 from benchmarks._report import machine_line  # noqa: E402
 from zse_gui.data.splits import canonical_class  # noqa: E402
-from zse_gui.engine.explain import MASK_FILL, correspondences, patch_ink, strip_ret, top_pairs  # noqa: E402
+from zse_gui.engine.explain import (  # noqa: E402
+    MASK_FILL,
+    correspondences,
+    patch_ink,
+    readout_maps,
+    strip_ret,
+    top_pairs,
+)
 from zse_gui.engine.preprocess import normalize, prepare_photo  # noqa: E402
+from zse_gui.engine.relevance import attention_relevance, pair_relevance  # noqa: E402
 from zse_gui.eval.explain_metrics import (  # noqa: E402
     background_share,
     deletion_summary,
@@ -95,6 +103,42 @@ THRESHOLDS = (0.05, 0.1)
 TOP_N = 15  # lines the app draws by default (CorrespondenceSettings.top_k)
 MASK_STEPS = tuple(range(0, 41, 4))  # photo patches masked, cumulative
 FG_MIN = 0.25  # a photo patch is foreground when at least this share of its pixels is
+# Head-mean readouts compared side by side: name -> (engine readout, keep only mutual matches,
+# lines from the argmax of the strength map instead of the readout's match map).
+READOUT_VARIANTS: dict[str, tuple[str, bool, bool]] = {
+    "attention": ("attention", False, False),
+    "mutual": ("attention", True, False),
+    "dual_softmax": ("dual_softmax", False, False),
+    "sinkhorn": ("sinkhorn", False, False),
+    "dual_sinkhorn": ("dual_sinkhorn", False, False),
+    "gradient": ("gradient", False, False),
+    "gradient_argmax": ("gradient", False, True),
+}
+
+
+def readout_lines(
+    variant: str, sm: np.ndarray, pm: np.ndarray, ink: np.ndarray, relevance: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(photo patch per sketch patch [P], strength [P], kept [P] bool, strength map [P, P]) of one
+    readout variant on the head-mean maps."""
+    readout, mutual_only, strength_argmax = READOUT_VARIANTS[variant]
+    corr = correspondences(sm, pm, ink, None, readout=readout, relevance=relevance)
+    _, strength_map = readout_maps(readout, sm, pm, ink, relevance)
+    s2p, score = corr.sketch_to_photo, corr.sketch_score.astype(np.float64)
+    if strength_argmax:
+        s2p = np.argmax(strength_map, axis=1).astype(np.int64)
+        score = strength_map[np.arange(len(s2p)), s2p]
+    kept = ink & (corr.mutual if mutual_only else True)
+    return s2p, score, np.asarray(kept, bool), strength_map
+
+
+def lines_order(s2p: np.ndarray, score: np.ndarray, rows: np.ndarray, strength_map: np.ndarray) -> np.ndarray:
+    """Photo patches in a readout's own order: first those its lines (``rows``) end on, by the
+    summed strength of those lines, then the rest by the strength map's mass over those rows."""
+    p = strength_map.shape[1]
+    line_w = np.bincount(s2p[rows], weights=score[rows], minlength=p)
+    mass = strength_map[rows].sum(0)
+    return np.lexsort((np.arange(p), -mass, -line_w))
 
 
 def unseen_photos(limit: int | None = None) -> list[dict[str, str]]:
@@ -134,6 +178,7 @@ def pair_outputs(model: ZseSbir, sketch: np.ndarray, photo: np.ndarray) -> dict[
         "ph_attn": strip_ret(out.cross.photo_attn[0].numpy()),
         "ret_attn_photo": out.photo_tokens.ret_attn[0].numpy().mean(0),  # [P]
         "sk_tokens": out.sketch_tokens.tokens,
+        "ph_tokens": out.photo_tokens.tokens,
         "score": float(out.relation.score[0, 0]),
     }
 
@@ -185,6 +230,14 @@ def correspondence_benchmark(
     }
     sinks, bg_shares, bg_true, n_ink = [], [], [], []
     curves: dict[str, list[np.ndarray]] = {"explanation": [], "random": [], "ret_attention": []}
+    curves.update({f"{v}_lines": [] for v in READOUT_VARIANTS})
+    curves["gradient_mass"] = []
+    ro: dict[str, dict[str, list[Any]]] = {
+        v: {k: [] for k in ("pred", "true", "pred_top", "true_top", "kept", "ink", "sink", "bg")}
+        for v in READOUT_VARIANTS
+    }
+    ro_time: dict[str, list[float]] = {v: [] for v in READOUT_VARIANTS}
+    grad_time: list[float] = []
     rng_order = np.random.default_rng(seed + 1)
     n_pairs = 0
     for idx, entry in enumerate(entries):
@@ -205,6 +258,29 @@ def correspondence_benchmark(
             maps = {"mean": (sk_attn.mean(0), ph_attn.mean(0))}
             maps.update({f"head{h}": (sk_attn[h], ph_attn[h]) for h in range(heads)})
             true_all.append(targets[valid])
+            t_g = time.perf_counter()
+            sk_rel, ph_rel = attention_relevance(model, o["sk_tokens"], o["ph_tokens"])
+            relevance = pair_relevance(sk_rel, ph_rel)
+            grad_time.append(time.perf_counter() - t_g)
+            lines: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+            for v in READOUT_VARIANTS:
+                t_r = time.perf_counter()
+                lines[v] = readout_lines(v, *maps["mean"], ink, relevance)
+                ro_time[v].append(time.perf_counter() - t_r)
+                s2p, score, kept, _ = lines[v]
+                rows = kept & valid
+                r = ro[v]
+                r["pred"].append(centres[s2p[rows]])
+                r["true"].append(targets[rows])
+                cand = np.flatnonzero(rows)
+                top = cand[np.lexsort((cand, -score[cand]))][:TOP_N]
+                r["pred_top"].append(centres[s2p[top]])
+                r["true_top"].append(targets[top])
+                r["kept"].append(int(rows.sum()))
+                r["ink"].append(int((ink & valid).sum()))
+                if (ink & kept).any():
+                    r["sink"].append(sink_share(s2p[ink & kept], 5))
+                    r["bg"].append(background_share(s2p[ink & kept], fg))
             for name, (sm, pm) in maps.items():
                 corr = correspondences(sm, pm, ink & valid, None)
                 s2p = corr.sketch_to_photo
@@ -232,6 +308,10 @@ def correspondence_benchmark(
                     "random": rng_order.permutation(len(mass)),
                     "ret_attention": np.lexsort((np.arange(len(mass)), -o["ret_attn_photo"])),
                 }
+                for v, (s2p, score, kept, smap) in lines.items():
+                    orders[f"{v}_lines"] = lines_order(s2p, score, ink & kept, smap)
+                rel_mass = relevance[ink].sum(0)
+                orders["gradient_mass"] = np.lexsort((np.arange(len(rel_mass)), -rel_mass))
                 for name, c in deletion_curves(model, o["sk_tokens"], photo, orders).items():
                     curves[name].append(c)
     ta = np.concatenate(true_all)
@@ -261,6 +341,20 @@ def correspondence_benchmark(
         "background_share_true": float(np.mean(bg_true)),
         "ink_patches_mean": float(np.mean(n_ink)),
     }
+    res["readouts"] = {}
+    for v, r in ro.items():
+        pa, tr = np.concatenate(r["pred"]), np.concatenate(r["true"])
+        pt, tt = np.concatenate(r["pred_top"]), np.concatenate(r["true_top"])
+        res["readouts"][v] = {
+            "all": pck(pa, tr, THRESHOLDS, s) if len(pa) else {t: float("nan") for t in THRESHOLDS},
+            "top": pck(pt, tt, THRESHOLDS, s) if len(pt) else {t: float("nan") for t in THRESHOLDS},
+            "coverage": float(np.sum(r["kept"]) / max(1, np.sum(r["ink"]))),
+            "lines_per_pair": float(np.mean(r["kept"])),
+            "top5_share": float(np.mean(r["sink"])) if r["sink"] else float("nan"),
+            "background_share": float(np.mean(r["bg"])) if r["bg"] else float("nan"),
+            "readout_ms": 1000 * float(np.median(ro_time[v])),
+        }
+    res["gradient_backward_ms"] = 1000 * float(np.median(grad_time))
     res["deletion"] = {
         "pairs": len(curves["random"]),
         "mask_steps": list(MASK_STEPS),
@@ -339,9 +433,30 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
         "| order | mean score over the curve | mean drop | drop / random's |",
         "|---|---|---|---|",
     ]
-    for name in ("explanation", "random", "ret_attention"):
+    for name in c["deletion"]:
         d = c["deletion"][name]
+        if not isinstance(d, dict) or "auc" not in d:
+            continue
         lines.append(f"| {name} | {d['auc']:.4f} | {d['drop_area']:.4f} | {d['ratio_vs_random']:.2f} |")
+    if "readouts" in c:
+        lines += [
+            "",
+            f"Readouts side by side (head mean; `*_lines` deletion = photo patches in the readout's own "
+            f"order: those its lines end on by summed strength, then by its map's mass; one backward "
+            f"pass for the gradient readouts took {c['gradient_backward_ms']:.0f} ms, median):",
+            "",
+            f"| readout | PCK@0.05 all | PCK@0.1 all | PCK@0.05 top-{TOP_N} | PCK@0.1 top-{TOP_N} | coverage "
+            "| top-5 sink share | background share | deletion / random | readout ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, v in c["readouts"].items():
+            d = c["deletion"].get(f"{name}_lines", {})
+            lines.append(
+                f"| {name} | {v['all'][0.05]:.3f} | {v['all'][0.1]:.3f} | {v['top'][0.05]:.3f} | "
+                f"{v['top'][0.1]:.3f} | {v['coverage']:.1%} | {v['top5_share']:.1%} | "
+                f"{v['background_share']:.1%} | {d.get('ratio_vs_random', float('nan')):.2f}x | "
+                f"{v['readout_ms']:.1f} |"
+            )
     ret = res.get("retrieval")
     if ret:
         lines += [

@@ -156,11 +156,13 @@ class Correspondences:
     Attributes:
         head: head index, or None for the mean over heads.
         sketch_to_photo: [P] int64, best photo patch for each sketch patch (sketch-stream argmax).
-        sketch_score: [P] float32, its attention weight.
+        sketch_score: [P] float32, its strength in the readout (the attention weight for
+            ``"attention"``; see ``zse_gui.engine.explain.readout_maps``).
         photo_to_sketch: [P] int64, best sketch patch for each photo patch (photo-stream argmax).
         photo_score: [P] float32, its attention weight.
         mutual: [P] bool, sketch patch i and photo patch sketch_to_photo[i] are mutual best matches.
         ink: [P] bool, sketch patch i contains ink.
+        readout: how the sketch -> photo lines were read out of the cross-attention.
     """
 
     head: int | None
@@ -170,6 +172,7 @@ class Correspondences:
     photo_score: np.ndarray
     mutual: np.ndarray
     ink: np.ndarray
+    readout: str = "attention"
 
 
 @dataclass(frozen=True)

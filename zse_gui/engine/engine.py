@@ -26,6 +26,8 @@ from torch import Tensor
 
 from zse_gui.engine.device import resolve_device, resolve_precision
 from zse_gui.engine.explain import (
+    DEFAULT_READOUT,
+    READOUTS,
     correspondences,
     mask_photo_patches,
     patch_centres,
@@ -36,8 +38,9 @@ from zse_gui.engine.explain import (
 )
 from zse_gui.engine.gallery import GalleryIndex, build_index
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
+from zse_gui.engine.relevance import attention_relevance, pair_relevance
 from zse_gui.engine.retrieval import ProjectionCache, l2_normalize, order_desc, ranked_items
-from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError
+from zse_gui.errors import CancelledError, ConfigError, GalleryError, ImageReadError, UsageError
 from zse_gui.model.config import ZseConfig
 from zse_gui.model.factory import WeightsInfo, create_model
 from zse_gui.model.layers import CrossProjections, cosine_kernel
@@ -566,6 +569,7 @@ class Engine:
         photo: np.ndarray | str | Path | None = None,
         faithfulness_top: int = 0,
         cancel: Callable[[], bool] | None = None,
+        readout: str = DEFAULT_READOUT,
     ) -> Explanation:
         """Explain why a sketch matches one photo (a gallery item or any photo).
 
@@ -579,12 +583,18 @@ class Engine:
             faithfulness_top: for this many strongest pairs (ink patches first) measure the
                 relation score drop when the matched photo patch is painted white (0 = skip).
             cancel: polled between stages; raises ``CancelledError``.
+            readout: how the lines are read out of the cross-attention (``READOUTS`` in
+                ``zse_gui.engine.explain``); ``"gradient"`` adds one backward pass through the
+                cross-attention and relation network.
 
         Raises:
+            UsageError: unknown ``readout``.
             GalleryError: neither a valid ``index`` nor ``photo`` given. ImageReadError,
             InvalidSketchError, CancelledError.
         """
         cfg = self.config
+        if readout not in READOUTS:
+            raise UsageError(f"unknown correspondence readout {readout!r} (one of {', '.join(READOUTS)})")
         q = self.encode_sketch(query_or_sketch, cancel)
         if index is not None:
             if gallery is None:
@@ -615,8 +625,25 @@ class Engine:
         _check(cancel, "correspondences")
         g, ps = cfg.grid_size, cfg.patch_size
         ink = patch_ink(q.prepared.display, g, ps)
-        mean_corr = correspondences(sk_attn.mean(0), ph_attn.mean(0), ink, None)
-        corrs = (mean_corr, *(correspondences(sk_attn[h], ph_attn[h], ink, h) for h in range(len(sk_attn))))
+        heads: list[int | None] = [None, *range(len(sk_attn))]
+        rel: dict[int | None, np.ndarray | None] = dict.fromkeys(heads)
+        if readout == "gradient":
+            sk_rel, ph_rel = attention_relevance(
+                m, q.tokens, ph_out.tokens, q.projections, lambda a, b: self.relation(a, b)[0]
+            )
+            rel = {h: pair_relevance(sk_rel, ph_rel, h) for h in heads}
+        corrs = tuple(
+            correspondences(
+                sk_attn.mean(0) if h is None else sk_attn[h],
+                ph_attn.mean(0) if h is None else ph_attn[h],
+                ink,
+                h,
+                readout=readout,
+                relevance=rel[h],
+            )
+            for h in heads
+        )
+        mean_corr = corrs[0]
         synth = synthesize(ph.display, mean_corr.sketch_to_photo, mean_corr.sketch_score, g, ps)
         base_logit = float(logit[0])
         base_score = float(1.0 / (1.0 + np.exp(-np.float64(base_logit))))

@@ -17,16 +17,28 @@ from zse_gui.results import Correspondences, ImageFrame, Synthesis
 from zse_gui.sketch import ink_mask
 
 __all__ = [
+    "DEFAULT_READOUT",
     "MASK_FILL",
+    "READOUTS",
     "correspondences",
+    "dual_softmax",
+    "gradient_relevance",
     "mask_photo_patches",
     "patch_centres",
     "patch_ink",
+    "readout_maps",
+    "sinkhorn",
     "strip_ret",
     "synthesize",
+    "top_pairs",
 ]
 
 MASK_FILL = 255  # pixel value painted over a masked photo patch (white)
+
+# How a line is read out of the cross-attention (see ``readout_maps``).
+READOUTS = ("attention", "dual_softmax", "sinkhorn", "dual_sinkhorn", "gradient")
+DEFAULT_READOUT = "attention"
+SINKHORN_ITERS = 20
 
 
 def strip_ret(attn: np.ndarray) -> np.ndarray:
@@ -59,8 +71,109 @@ def patch_centres(grid: int, patch: int, frame: ImageFrame) -> np.ndarray:
     return frame.to_original(model_xy)
 
 
+def dual_softmax(sketch_map: np.ndarray, photo_map: np.ndarray) -> np.ndarray:
+    """[P, P] two-stream match probability ``A_s[i, j] * A_p[j, i]``.
+
+    The sketch stream's row is a softmax over photo patches, the photo stream's row a softmax over
+    sketch patches, so their product is the two-stream form of the dual softmax used in dense
+    matching: a photo patch that every sketch patch attends to (a sink) only scores high where its
+    own attention also picks that sketch patch. A reading of the maps, not a change of the model.
+    """
+    return np.asarray(sketch_map, np.float64) * np.asarray(photo_map, np.float64).T
+
+
+def sinkhorn(attn: np.ndarray, rows: np.ndarray | None = None, iters: int = SINKHORN_ITERS) -> np.ndarray:
+    """Sinkhorn-normalise the rows ``rows`` of a [P, P] attention map (rows stay row-stochastic).
+
+    Alternately scales the selected rows' columns to equal mass (n / P each, n = selected rows)
+    and the rows to 1, ending with rows. A photo column that took most rows' mass (a sink) is
+    scaled down until it holds no more than any other column, so by construction no column can
+    capture every row; the model is unchanged. Other rows are returned as they are.
+
+    Args:
+        attn: [P, P] non-negative attention (rows sketch patches).
+        rows: [P] bool rows to normalise (e.g. the ink patches); None = all.
+        iters: column/row rounds.
+    """
+    a = np.asarray(attn, np.float64).copy()
+    sel = np.ones(len(a), bool) if rows is None else np.asarray(rows, bool)
+    n, p = int(sel.sum()), a.shape[1]
+    if n == 0:
+        return a
+    k = a[sel] + 1e-12
+    for _ in range(max(1, iters)):
+        k = k * ((n / p) / k.sum(axis=0, keepdims=True))
+        k = k / k.sum(axis=1, keepdims=True)
+    a[sel] = k
+    return a
+
+
+def gradient_relevance(attn: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """Gradient-weighted attention (Chefer et al., ICCV 2021): ``max(0, A * dlogit/dA)`` per head.
+
+    Args:
+        attn: [h, T, T] attention probabilities with the [Ret] row and column (T = 1 + P).
+        grad: [h, T, T] gradient of the relation logit with respect to ``attn``.
+
+    Returns:
+        [h, P, P] float64 relevance of each patch pair to the relation logit ([Ret] dropped).
+    """
+    r = np.maximum(np.asarray(attn, np.float64) * np.asarray(grad, np.float64), 0.0)
+    return r[:, 1:, 1:]
+
+
+def readout_maps(
+    readout: str,
+    sketch_map: np.ndarray,
+    photo_map: np.ndarray,
+    ink: np.ndarray,
+    relevance: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(match map, strength map), both [P, P]: a sketch patch's line goes to the argmax of its row
+    of the match map, and its strength is the strength map at that pair.
+
+    Readouts (``READOUTS``):
+        attention: the sketch-stream attention for both (the original reading).
+        dual_softmax: ``dual_softmax(sketch_map, photo_map)`` for both.
+        sinkhorn: ``sinkhorn(sketch_map, rows=ink)`` for both.
+        dual_sinkhorn: ``sinkhorn(dual_softmax(sketch_map, photo_map), rows=ink)`` for both.
+        gradient: lines from the attention, strength = ``relevance`` (pair relevance to the
+            relation logit, e.g. from ``gradient_relevance``), divided by the largest value
+            on an ink row's line, so that the drawn lines' strengths lie in [0, 1].
+
+    Raises:
+        ValueError: unknown readout, or ``gradient`` without ``relevance``.
+    """
+    sm = np.asarray(sketch_map, np.float64)
+    if readout == "attention":
+        return sm, sm
+    if readout == "dual_softmax":
+        d = dual_softmax(sm, photo_map)
+        return d, d
+    if readout == "sinkhorn":
+        s = sinkhorn(sm, rows=ink)
+        return s, s
+    if readout == "dual_sinkhorn":
+        s = sinkhorn(dual_softmax(sm, photo_map), rows=ink)
+        return s, s
+    if readout == "gradient":
+        if relevance is None:
+            raise ValueError("the gradient readout needs the relevance map")
+        r = np.asarray(relevance, np.float64)
+        ink_rows = np.asarray(ink, bool)
+        on_lines = r[np.arange(len(r)), np.argmax(sm, axis=1)]  # relevance of each drawn line
+        top = float(on_lines[ink_rows].max()) if ink_rows.any() else float(on_lines.max(initial=0.0))
+        return sm, (r / top if top > 0 else np.zeros_like(r))
+    raise ValueError(f"unknown correspondence readout {readout!r} (one of {', '.join(READOUTS)})")
+
+
 def correspondences(
-    sketch_map: np.ndarray, photo_map: np.ndarray, ink: np.ndarray, head: int | None
+    sketch_map: np.ndarray,
+    photo_map: np.ndarray,
+    ink: np.ndarray,
+    head: int | None,
+    readout: str = "attention",
+    relevance: np.ndarray | None = None,
 ) -> Correspondences:
     """Best matches in both directions from one pair of [P, P] attention maps.
 
@@ -69,18 +182,26 @@ def correspondences(
         photo_map: [P, P] photo-stream attention (rows photo patches, columns sketch patches).
         ink: [P] bool ink mask of the sketch patches.
         head: head index, or None for the head mean.
+        readout: how sketch -> photo lines and their strengths are read (``readout_maps``); the
+            photo -> sketch direction and ``mutual`` always use the attention argmax.
+        relevance: [P, P] pair relevance, for ``readout="gradient"``.
+
+    Raises:
+        ValueError: see ``readout_maps``.
     """
-    s2p = np.argmax(sketch_map, axis=1).astype(np.int64)  # [P]
+    match, strength = readout_maps(readout, sketch_map, photo_map, ink, relevance)
+    s2p = np.argmax(match, axis=1).astype(np.int64)  # [P]
     p2s = np.argmax(photo_map, axis=1).astype(np.int64)  # [P]
     rows = np.arange(len(s2p))
     return Correspondences(
         head=head,
         sketch_to_photo=s2p,
-        sketch_score=sketch_map[rows, s2p].astype(np.float32),
+        sketch_score=strength[rows, s2p].astype(np.float32),
         photo_to_sketch=p2s,
         photo_score=photo_map[rows, p2s].astype(np.float32),
         mutual=np.asarray(p2s[s2p] == rows),
         ink=np.asarray(ink, bool),
+        readout=readout,
     )
 
 
