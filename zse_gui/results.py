@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "CORRESPONDENCE_READOUTS",
+    "DEFAULT_READOUT",
     "ImageFrame",
     "PreparedImage",
     "RankedItem",
@@ -145,6 +147,12 @@ class SearchStage:
 
     result: RetrievalResult
     final: bool
+
+
+# How correspondence lines are read out of the cross-attention (computed in
+# ``zse_gui.engine.explain.readout_maps``; here so that settings can name them without torch).
+CORRESPONDENCE_READOUTS = ("attention", "dual_softmax", "sinkhorn", "dual_sinkhorn", "gradient")
+DEFAULT_READOUT = "attention"
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ class FakeEngine:
         photo: np.ndarray | str | None = None,
         faithfulness_top: int = 0,
         cancel: Callable[[], bool] | None = None,
+        readout: str = "attention",
     ) -> Explanation:
         if self.fail_encode:
             raise InvalidSketchError("the sketch has no ink")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from zse_gui.qt.app import AppParts, choose_model, parse_args
+from zse_gui.qt.app import AppParts, build_window, choose_model, parse_args
 from zse_gui.qt.settings import AppSettings, load_settings
 
 from .conftest import zigzag
@@ -97,6 +97,21 @@ def test_correspondence_controls_redraw_and_persist(qtbot: Any, sync_app: AppPar
     assert (cs.head, cs.top_k, cs.mutual_only) == (1, 3, True)
     saved = load_settings(tmp_path / "config")
     assert (saved.corr_head, saved.corr_top_k, saved.mutual_only) == (1, 3, True)
+
+
+def test_the_readout_setting_reaches_the_explanation(qtbot: Any, tmp_path: Path, gallery: Path) -> None:
+    parts = build_window(
+        AppSettings(top_k=6, rerank_depth=8, corr_readout="sinkhorn"), tmp_path / "c", sync=True
+    )
+    qtbot.addWidget(parts.window)
+    try:
+        parts.controller.state.gallery_request = str(gallery)
+        parts.controller.load_model("zse_test", "")
+        _draw_on_window(qtbot, parts)
+        expl = parts.controller.state.explained.explanation
+        assert {c.readout for c in expl.correspondences} == {"sinkhorn"}
+    finally:
+        parts.controller.shutdown()
 
 
 def test_pointing_at_a_synthesis_cell_shows_its_source(qtbot: Any, sync_app: AppParts) -> None:

@@ -133,6 +133,13 @@ def test_bad_setting_values_fall_back_to_defaults(tmp_path: Path, caplog: pytest
     assert "top_k" in caplog.text
 
 
+def test_correspondence_readout_setting_is_checked(tmp_path: Path) -> None:
+    save_settings(AppSettings(corr_readout="attention"), tmp_path)  # the earlier readout stays selectable
+    assert load_settings(tmp_path).corr_readout == "attention"
+    (tmp_path / "settings.json").write_text(json.dumps({"corr_readout": "argmax-of-something"}))
+    assert load_settings(tmp_path).corr_readout == AppSettings().corr_readout
+
+
 def test_unreadable_settings_file_gives_defaults(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text("{not json")
     assert load_settings(tmp_path) == AppSettings()

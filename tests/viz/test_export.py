@@ -212,3 +212,21 @@ def test_viz_needs_neither_pyplot_nor_torch_nor_qt() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_sidecar_names_the_readout_that_drew_the_lines(
+    expl: Explanation, provenance: Provenance, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    plain = read_sidecar(
+        export_explanation(expl, tmp_path / "a", "a", ExportOptions(formats=("png",))).sidecar
+    )
+    assert plain["explanation"]["correspondence_readout"] == "attention"
+    assert plain["views"]["correspondences"]["readout"] == "attention"
+    sink = replace(expl, correspondences=tuple(replace(c, readout="sinkhorn") for c in expl.correspondences))
+    doc = read_sidecar(
+        export_explanation(sink, tmp_path / "b", "b", ExportOptions(formats=("png",)), provenance).sidecar
+    )
+    assert doc["explanation"]["correspondence_readout"] == "sinkhorn"
+    assert doc["views"]["correspondences"]["readout"] == "sinkhorn"

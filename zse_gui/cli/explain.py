@@ -25,7 +25,7 @@ from zse_gui.cli.common import (
 from zse_gui.cli.text import json_safe
 from zse_gui.data.imageio import read_image_rgb
 from zse_gui.errors import ConfigError, InputFileError, InvalidSketchError, UsageError
-from zse_gui.results import Explanation, RetrievalResult
+from zse_gui.results import CORRESPONDENCE_READOUTS, DEFAULT_READOUT, Explanation, RetrievalResult
 from zse_gui.stroke_results import StrokeContrast
 from zse_gui.viz import (
     FORMATS,
@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--head", type=_head, default=None, help="cross-attention head, or 'mean' (default)")
     c.add_argument("--mutual-only", action="store_true", help="only mutual best matches")
+    c.add_argument(
+        "--readout",
+        choices=CORRESPONDENCE_READOUTS,
+        default=DEFAULT_READOUT,
+        help="how the lines are read out of the cross-attention; 'attention' = the plain attention "
+        f"argmax of earlier versions (default: {DEFAULT_READOUT}; measured in docs/explanations.md)",
+    )
     c.add_argument("--all-patches", action="store_true", help="also pairs whose sketch patch has no ink")
     c.add_argument(
         "--side",
@@ -328,7 +335,7 @@ def _write_report(
     with progress("explaining", not args.quiet) as cb:
         for k, it in enumerate(items):
             cb(k, len(items) + 1)
-            expl = engine.explain(query, gallery, index=it.index)
+            expl = engine.explain(query, gallery, index=it.index, readout=args.readout)
             attr = None
             if strokes is not None:  # a drawing: each result also gets its stroke page
                 attr = attribute_strokes(engine, strokes, gallery, it.index, compared)
@@ -431,7 +438,7 @@ def _write_contrast(
     view = ContrastView(
         patches,
         expl_a,
-        engine.explain(query, gallery, index=b.index),
+        engine.explain(query, gallery, index=b.index, readout=args.readout),
         json_safe(f"#{args.rank} {a.label or ''}".strip()),
         json_safe(f"#{args.contrast} {b.label or ''}".strip()),
         strokes,
@@ -522,11 +529,15 @@ def _run(argv: Sequence[str] | None) -> int:
         if args.rank > len(result.items):
             raise UsageError(f"--rank {args.rank} but the gallery has only {len(result.items)} results")
         item = result.items[args.rank - 1]
-        expl = engine.explain(query, gallery, index=item.index, faithfulness_top=args.faithfulness)
+        expl = engine.explain(
+            query, gallery, index=item.index, faithfulness_top=args.faithfulness, readout=args.readout
+        )
         prov = _provenance(engine, sketch, item.path, item.label, item.final_rank)
         photo_name = f"rank{args.rank}"
     else:
-        expl = engine.explain(query, photo=str(args.photo), faithfulness_top=args.faithfulness)
+        expl = engine.explain(
+            query, photo=str(args.photo), faithfulness_top=args.faithfulness, readout=args.readout
+        )
         prov = _provenance(engine, sketch, str(args.photo), None, None)
         photo_name = args.photo.stem
     # Undecodable bytes of the names would be lone surrogates in the sidecar's file list.

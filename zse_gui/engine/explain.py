@@ -13,7 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from zse_gui.results import Correspondences, ImageFrame, Synthesis
+from zse_gui.results import (
+    CORRESPONDENCE_READOUTS,
+    DEFAULT_READOUT,
+    Correspondences,
+    ImageFrame,
+    Synthesis,
+)
 from zse_gui.sketch import ink_mask
 
 __all__ = [
@@ -36,8 +42,7 @@ __all__ = [
 MASK_FILL = 255  # pixel value painted over a masked photo patch (white)
 
 # How a line is read out of the cross-attention (see ``readout_maps``).
-READOUTS = ("attention", "dual_softmax", "sinkhorn", "dual_sinkhorn", "gradient")
-DEFAULT_READOUT = "attention"
+READOUTS = CORRESPONDENCE_READOUTS
 SINKHORN_ITERS = 20
 
 

@@ -490,7 +490,9 @@ class Controller(FilesMixin, QObject):
                 f"Explaining #{item.final_rank + 1} {html.escape(item.label or '')}…"
             )
         self.state.asked["explain"] = st.revision
-        self.worker.submit(explain_job(query, item, self.settings.faithfulness_top, st.revision))
+        self.worker.submit(
+            explain_job(query, item, self.settings.faithfulness_top, st.revision, self.settings.corr_readout)
+        )
         self.strokes.request(item)
 
     def _on_view_strokes_requested(self) -> None:

@@ -156,7 +156,9 @@ class FilesMixin:
             return
         provs = [self._provenance(it) for it in result.items]
         faith = self.settings.faithfulness_top
-        job = exporting.report_job(query, result, path, self.view_state, faith, provs)
+        job = exporting.report_job(
+            query, result, path, self.view_state, faith, provs, self.settings.corr_readout
+        )
         self.view.set_progress(0, len(result.items), "report…")
         self.worker.submit(job)
 

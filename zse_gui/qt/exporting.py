@@ -15,7 +15,7 @@ from zse_gui.qt.protocols import Query
 from zse_gui.qt.render import ViewState
 from zse_gui.qt.state import ExplainPayload
 from zse_gui.qt.worker import Job, JobContext
-from zse_gui.results import RetrievalResult
+from zse_gui.results import DEFAULT_READOUT, RetrievalResult
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import StrokeContrast
 from zse_gui.viz.contrast import ContrastView
@@ -80,6 +80,7 @@ def report_job(
     state: ViewState,
     faithfulness_top: int,
     provenances: Sequence[Provenance],
+    readout: str = DEFAULT_READOUT,
 ) -> Job:
     """Explain every shown result and write a multi-page PDF (overview strip, then a page each; the
     first ``REPORT_STROKE_PAGES`` results of a drawn sketch are each followed by a stroke page, the
@@ -97,7 +98,12 @@ def report_job(
             ctx.progress(n, steps)
             ctx.check()
             expl = engine.explain(
-                query, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
+                query,
+                gallery,
+                index=item.index,
+                faithfulness_top=faithfulness_top,
+                cancel=ctx.cancelled,
+                readout=readout,
             )
             drawn = query if isinstance(query, StrokeSketch) and n < REPORT_STROKE_PAGES else None
             attr = None

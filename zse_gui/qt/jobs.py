@@ -26,7 +26,7 @@ from zse_gui.qt.state import (
     StrokesPayload,
 )
 from zse_gui.qt.worker import Job, JobContext
-from zse_gui.results import RankedItem, RetrievalResult
+from zse_gui.results import DEFAULT_READOUT, RankedItem, RetrievalResult
 from zse_gui.sketch import StrokeSketch, query_digest
 from zse_gui.stroke_results import StrokeAttribution
 from zse_gui.viz.strokes import replay_frames
@@ -178,17 +178,24 @@ def search_job(query: Query, params: SearchParams, revision: Revision) -> Job:
     return Job("search", run, key=(revision, params), label="search")
 
 
-def explain_job(query: Query, item: RankedItem, faithfulness_top: int, revision: Revision) -> Job:
-    """Explain why the query matched one gallery item."""
+def explain_job(
+    query: Query, item: RankedItem, faithfulness_top: int, revision: Revision, readout: str = DEFAULT_READOUT
+) -> Job:
+    """Explain why the query matched one gallery item (lines read out by ``readout``)."""
 
     def run(state: EngineState, ctx: JobContext) -> ExplainPayload:
         engine, gallery = need_engine(state), need_gallery(state)
         expl = engine.explain(
-            query, gallery, index=item.index, faithfulness_top=faithfulness_top, cancel=ctx.cancelled
+            query,
+            gallery,
+            index=item.index,
+            faithfulness_top=faithfulness_top,
+            cancel=ctx.cancelled,
+            readout=readout,
         )
         return ExplainPayload(item=item, explanation=expl, revision=revision)
 
-    key = (revision, query_digest(query), item.index, faithfulness_top)
+    key = (revision, query_digest(query), item.index, faithfulness_top, readout)
     return Job("explain", run, key=key, label=f"explain {item.path}")
 
 

@@ -80,6 +80,7 @@ class SearchEngine(Protocol):
         photo: np.ndarray | str | None = None,
         faithfulness_top: int = 0,
         cancel: Callable[[], bool] | None = None,
+        readout: str = ...,
     ) -> Explanation: ...
 
     def attribute_strokes(

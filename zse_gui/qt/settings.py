@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from zse_gui.results import CORRESPONDENCE_READOUTS, DEFAULT_READOUT
 from zse_gui.viz.correspondence import CorrespondenceSettings
 
 __all__ = ["AppSettings", "config_dir", "load_settings", "save_settings", "write_json_atomic"]
@@ -47,6 +48,9 @@ class AppSettings:
         corr_head: CA head shown, -1 for the mean over heads.
         mutual_only: draw only mutual nearest-neighbour pairs.
         ink_only: draw only pairs whose sketch patch contains ink.
+        corr_readout: how the lines are read out of the cross-attention (one of
+            ``CORRESPONDENCE_READOUTS``; ``"attention"`` = the plain attention argmax of earlier
+            versions; see docs/explanations.md for what each measures).
         faithfulness_top: pairs tested by the masking faithfulness check (0 = off).
         export_formats: formats written by "Export explanation".
     """
@@ -65,6 +69,7 @@ class AppSettings:
     corr_head: int = -1
     mutual_only: bool = False
     ink_only: bool = True
+    corr_readout: str = DEFAULT_READOUT
     faithfulness_top: int = 5
     export_formats: tuple[str, ...] = ("png", "svg", "pdf")
 
@@ -150,6 +155,10 @@ def _validate(name: str, raw: object) -> object:
     if name in strings:
         if not isinstance(raw, str):
             raise TypeError("not a string")
+        return raw
+    if name == "corr_readout":
+        if raw not in CORRESPONDENCE_READOUTS:
+            raise ValueError(f"not one of {CORRESPONDENCE_READOUTS}")
         return raw
     if name == "device":
         if raw not in DEVICES:

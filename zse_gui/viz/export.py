@@ -269,6 +269,7 @@ def export_explanation(
             pairs = select_pairs(expl, cs, options.highlight, options.side)
             n_pairs = len(pairs)
             record.update(
+                readout=expl.for_head(cs.head).readout,
                 settings=cs.to_dict(),
                 layout=correspondence_layout(expl, cs).to_dict(),
                 score_range=list(score_range(expl, cs, options.highlight, options.side)),

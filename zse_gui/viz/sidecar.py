@@ -133,6 +133,8 @@ def explanation_summary(expl: Explanation) -> dict[str, Any]:
         }
     return {
         "faithfulness": faith,
+        # how the correspondence lines were read out of the cross-attention (engine.explain READOUTS)
+        "correspondence_readout": expl.correspondences[0].readout if expl.correspondences else "",
         "grid": int(expl.grid),
         "patch_size": int(expl.patch_size),
         "image_size": int(expl.sketch_image.shape[0]),
