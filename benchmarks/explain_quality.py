@@ -141,14 +141,16 @@ def lines_order(s2p: np.ndarray, score: np.ndarray, rows: np.ndarray, strength_m
     return np.lexsort((np.arange(p), -mass, -line_w))
 
 
-def unseen_photos(limit: int | None = None) -> list[dict[str, str]]:
-    """Manifest entries of the gallery photos of the unseen classes, sorted by file name."""
+def unseen_photos(limit: int | None = None, offset: int = 0) -> list[dict[str, str]]:
+    """Manifest entries of the gallery photos of the unseen classes, sorted by file name
+    (``limit`` of them from ``offset`` on)."""
     files = json.loads((GALLERY / "manifest.json").read_text())["files"]
     unseen = {canonical_class(c) for c in ZSE_LITE_UNSEEN}
     rows = sorted(
         (f for f in files if f.get("quickdraw") and canonical_class(f["quickdraw"]) in unseen),
         key=lambda f: f["file"],
     )
+    rows = rows[offset:]
     return rows if limit is None else rows[:limit]
 
 
@@ -501,6 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="current", help="section / file name of the results")
     ap.add_argument("--photos", type=int, default=30, help="held-out photos (2 pairs each)")
     ap.add_argument("--faith-pairs", type=int, default=20, help="pairs with deletion curves")
+    ap.add_argument(
+        "--photo-offset", type=int, default=0, help="skip this many photos (check on unused photos)"
+    )
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--no-retrieval", action="store_true")
     ap.add_argument("--write-doc", action="store_true", help="write the section of docs/explanations.md")
@@ -521,11 +526,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model = create_model("zse_lite", weights=args.weights).eval()
     bgs = load_backgrounds(BENCH_BACKGROUNDS)
-    entries = unseen_photos(args.photos)
+    entries = unseen_photos(args.photos, args.photo_offset)
     res: dict[str, Any] = {
         "weights": str(args.weights),
         "sha256": model.weights_info.sha256 if model.weights_info else "",
         "seed": args.seed,
+        "photo_offset": args.photo_offset,
         "correspondence": correspondence_benchmark(model, entries, bgs, args.seed, args.faith_pairs),
     }
     print(json.dumps(res["correspondence"]["pck"]["mean"], default=float), flush=True)

@@ -7,7 +7,7 @@ import pytest
 from engine_helpers import write_photo
 
 from zse_gui.engine.engine import Engine
-from zse_gui.engine.explain import mask_photo_patches, strip_ret
+from zse_gui.engine.explain import DEFAULT_READOUT, mask_photo_patches, readout_maps, strip_ret
 from zse_gui.engine.gallery import GalleryIndex
 from zse_gui.errors import CancelledError, GalleryError
 from zse_gui.results import Explanation
@@ -64,9 +64,13 @@ def test_correspondences_consistent_with_maps(explanation: Explanation) -> None:
     for c in ex.correspondences:
         sm = mean_s if c.head is None else ex.sketch_attn[c.head]
         pm = mean_p if c.head is None else ex.photo_attn[c.head]
-        np.testing.assert_array_equal(c.sketch_to_photo, sm.argmax(1))
+        assert c.readout == DEFAULT_READOUT
+        match, strength = readout_maps(c.readout, sm, pm, c.ink)
+        np.testing.assert_array_equal(c.sketch_to_photo, match.argmax(1))
         np.testing.assert_array_equal(c.photo_to_sketch, pm.argmax(1))
-        np.testing.assert_allclose(c.sketch_score, sm.max(1), rtol=1e-6)
+        np.testing.assert_allclose(
+            c.sketch_score, strength[np.arange(len(match)), match.argmax(1)], rtol=1e-5
+        )
         np.testing.assert_allclose(c.photo_score, pm.max(1), rtol=1e-6)
         for i in range(len(c.mutual)):
             j = c.sketch_to_photo[i]

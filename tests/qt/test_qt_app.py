@@ -114,6 +114,22 @@ def test_the_readout_setting_reaches_the_explanation(qtbot: Any, tmp_path: Path,
         parts.controller.shutdown()
 
 
+def test_choosing_another_readout_recomputes_and_persists(
+    qtbot: Any, sync_app: AppParts, tmp_path: Path
+) -> None:
+    from zse_gui.qt.explain_views import READOUT_LABELS
+    from zse_gui.results import CORRESPONDENCE_READOUTS, DEFAULT_READOUT
+
+    assert tuple(READOUT_LABELS) == CORRESPONDENCE_READOUTS
+    _draw_on_window(qtbot, sync_app)
+    tab = sync_app.window.explanation.correspondences
+    assert tab.readout.currentData() == DEFAULT_READOUT
+    assert sync_app.controller.state.explained.explanation.correspondences[0].readout == DEFAULT_READOUT
+    tab.readout.setCurrentIndex(tab.readout.findData("attention"))
+    assert sync_app.controller.state.explained.explanation.correspondences[0].readout == "attention"
+    assert load_settings(tmp_path / "config").corr_readout == "attention"
+
+
 def test_pointing_at_a_synthesis_cell_shows_its_source(qtbot: Any, sync_app: AppParts) -> None:
     _draw_on_window(qtbot, sync_app)
     tab = sync_app.window.explanation.synthesis

@@ -174,6 +174,7 @@ class Controller(FilesMixin, QObject):
         v.search_settings_changed.connect(self._on_view_search_settings_changed)
         v.search_now_requested.connect(self._on_view_search_now_requested)
         v.corr_settings_changed.connect(self._on_view_corr_settings_changed)
+        v.corr_readout_changed.connect(self._on_view_corr_readout_changed)
         v.patch_clicked.connect(self._on_view_patch_clicked)
         v.highlight_cleared.connect(self._on_view_highlight_cleared)
         v.attention_options_changed.connect(self._on_view_attention_options_changed)
@@ -546,6 +547,12 @@ class Controller(FilesMixin, QObject):
         self.view_state = replace(self.view_state, correspondence=cs)
         self._save_settings(self.settings.with_correspondence(cs))
         self._render_correspondences()
+
+    def _on_view_corr_readout_changed(self, readout: str) -> None:
+        """Another readout: saved, and the shown explanation is recomputed with it."""
+        self._save_settings(replace(self.settings, corr_readout=readout))
+        if self.state.explained is not None:
+            self._request_explanation(self.state.explained.item)
 
     def _on_view_patch_clicked(self, side: str, patch: int) -> None:
         self.view_state = replace(self.view_state, highlight=(side, patch))

@@ -93,21 +93,41 @@ class _RenderedTab(QWidget):
         return hit_test(self.layout_, x, y) if self.layout_ is not None else None
 
 
+READOUT_LABELS = {
+    "attention": "attention",
+    "dual_softmax": "dual softmax",
+    "sinkhorn": "Sinkhorn",
+    "dual_sinkhorn": "dual Sinkhorn",
+    "gradient": "gradient-ranked",
+}
+
+
 class CorrespondenceTab(_RenderedTab):
     """Sketch | photo with lines between matched patches.
 
     Signals:
         settings_changed(CorrespondenceSettings): a control changed.
+        readout_changed(str): another readout was chosen (the explanation must be recomputed).
         patch_clicked(str, int): a click on a patch of ``"sketch"`` or ``"photo"``.
         highlight_cleared(): the user wants the best pairs back.
     """
 
     settings_changed = Signal(object)
+    readout_changed = Signal(str)
     patch_clicked = Signal(str, int)
     highlight_cleared = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.readout = QComboBox(self)
+        for name, text in READOUT_LABELS.items():
+            self.readout.addItem(text, name)
+        self.readout.setToolTip(
+            "How the lines are read out of the cross-attention: 'attention' is the plain argmax; "
+            "'Sinkhorn' variants balance the photo patches so that a few cannot take every line; "
+            "'gradient' ranks the attention's lines by their relevance to the relation score "
+            "(docs/explanations.md measures each)"
+        )
         self.threshold = QDoubleSpinBox(self)
         self.threshold.setRange(0.0, 1.0)
         self.threshold.setDecimals(4)
@@ -126,7 +146,12 @@ class CorrespondenceTab(_RenderedTab):
         self.ink.setToolTip("Only pairs whose sketch patch contains ink")
         self.clear_btn = QPushButton("Best pairs", self)
         self.clear_btn.setToolTip("Forget the clicked patch and show the strongest pairs again")
-        for text, w in (("threshold", self.threshold), ("lines", self.top_k), ("head", self.head)):
+        for text, w in (
+            ("readout", self.readout),
+            ("threshold", self.threshold),
+            ("lines", self.top_k),
+            ("head", self.head),
+        ):
             lab = QLabel(text, self)
             lab.setBuddy(w)
             self.controls.addWidget(lab)
@@ -143,6 +168,16 @@ class CorrespondenceTab(_RenderedTab):
         self.ink.toggled.connect(self._on_control_changed)
         self.clear_btn.clicked.connect(self._on_clear_btn_clicked)
         self.pane.clicked.connect(self._on_pane_clicked)
+        self.readout.currentIndexChanged.connect(self._on_readout_changed)
+
+    def set_readout(self, readout: str) -> None:
+        """Show ``readout`` in its box without emitting ``readout_changed``."""
+        self.readout.blockSignals(True)
+        self.readout.setCurrentIndex(max(self.readout.findData(readout), 0))
+        self.readout.blockSignals(False)
+
+    def _on_readout_changed(self, *args: object) -> None:
+        self.readout_changed.emit(str(self.readout.currentData()))
 
     def set_heads(self, n: int) -> None:
         """Offer 'mean' plus ``n`` heads in the head box (keeps the choice when still valid)."""

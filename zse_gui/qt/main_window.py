@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
     search_now_requested = Signal()
     # explanation
     corr_settings_changed = Signal(object)  # CorrespondenceSettings
+    corr_readout_changed = Signal(str)  # a name of CORRESPONDENCE_READOUTS
     patch_clicked = Signal(str, int)  # side, patch id
     highlight_cleared = Signal()
     attention_options_changed = Signal(object)
@@ -146,6 +147,7 @@ class MainWindow(QMainWindow):
         self.results.result_selected.connect(self.result_selected)
         ex = self.explanation
         ex.correspondences.settings_changed.connect(self.corr_settings_changed)
+        ex.correspondences.readout_changed.connect(self.corr_readout_changed)
         ex.correspondences.patch_clicked.connect(self.patch_clicked)
         ex.correspondences.highlight_cleared.connect(self.highlight_cleared)
         ex.attention.options_changed.connect(self.attention_options_changed)
@@ -237,6 +239,7 @@ class MainWindow(QMainWindow):
         for dev, act in a.devices.items():
             act.setChecked(dev == s.device)
         self.explanation.correspondences.set_settings(s.correspondence())
+        self.explanation.correspondences.set_readout(s.corr_readout)
 
     def set_heads(self, ca_heads: int, sa_heads: int) -> None:
         self.explanation.correspondences.set_heads(ca_heads)

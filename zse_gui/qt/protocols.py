@@ -127,6 +127,7 @@ class MainView(Protocol):
     search_settings_changed: SignalInstance
     search_now_requested: SignalInstance
     corr_settings_changed: SignalInstance
+    corr_readout_changed: SignalInstance
     patch_clicked: SignalInstance
     highlight_cleared: SignalInstance
     attention_options_changed: SignalInstance
