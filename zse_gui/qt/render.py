@@ -126,8 +126,10 @@ def render_correspondence_view(expl: Explanation, state: ViewState) -> RenderedV
     uniform = 1.0 / (expl.grid * expl.grid)
     if highlight is None:
         head = "mean of heads" if settings.head is None else f"head {settings.head}"
+        readout = expl.for_head(settings.head).readout.replace("_", " ")
         info = (
-            f"{len(pairs)} strongest pairs ({head}); uniform attention would be {uniform:.4f}. "
+            f"{len(pairs)} strongest pairs ({head}, {readout} readout); "
+            f"uniform strength would be {uniform:.4f}. "
             "Click a patch on either image to see its matches."
         )
         if pairs:

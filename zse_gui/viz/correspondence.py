@@ -273,10 +273,16 @@ def select_pairs(
     ]
 
 
-def colorbar_label(settings: CorrespondenceSettings, highlight: int | None, side: str) -> str:
-    """The colour bar caption, e.g. ``"attention (head mean, sketch -> best match)"``."""
+def colorbar_label(
+    settings: CorrespondenceSettings, highlight: int | None, side: str, readout: str = "attention"
+) -> str:
+    """The colour bar caption, e.g. ``"attention (head mean, sketch -> best match)"``; the best
+    sketch -> photo matches of another readout are labelled with its name (a highlighted patch
+    always shows its attention row)."""
     head = "head mean" if settings.head is None else f"head {settings.head}"
     what = f"{side} patch {highlight}" if highlight is not None else f"{side} -> best match"
+    if highlight is None and side == "sketch" and readout != "attention":
+        return f"{readout.replace('_', ' ')} strength ({head}, {what})"
     return f"attention ({head}, {what})"
 
 
@@ -369,7 +375,7 @@ def render_correspondences(
         hi,
         settings,
         hl,
-        colorbar_label(settings, highlight, side),
+        colorbar_label(settings, highlight, side, expl.for_head(settings.head).readout),
     )
 
 

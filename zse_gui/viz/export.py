@@ -274,7 +274,9 @@ def export_explanation(
                 layout=correspondence_layout(expl, cs).to_dict(),
                 score_range=list(score_range(expl, cs, options.highlight, options.side)),
                 highlight=[options.side, options.highlight] if options.highlight is not None else None,
-                colorbar_label=colorbar_label(cs, options.highlight, options.side),
+                colorbar_label=colorbar_label(
+                    cs, options.highlight, options.side, expl.for_head(cs.head).readout
+                ),
                 pairs=pairs_to_json(expl, pairs),
             )
         views[view] = record
