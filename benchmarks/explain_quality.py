@@ -25,6 +25,10 @@ random crop of one of scikit-image's bundled sample photographs (``BENCH_BACKGRO
    patch, head mean), random, and the photo's [Ret] attention (head mean); the relation score is
    recomputed after each step. Reported: mean score over the curve (lower = falls faster), the
    mean drop, and its ratio to the random order's.
+   Readouts side by side (``READOUT_VARIANTS``, head mean): each readout's lines and strengths
+   (``zse_gui.engine.explain.readout_maps``; the gradient readouts with one backward pass per pair,
+   ``zse_gui.engine.relevance``) get PCK (all ink, top 15), coverage (ink patches that keep a
+   line), sink and background shares, and a deletion curve in their own order.
 4. **Retrieval on full-frame photos.** Gallery: every unseen-class photo composited once (seeded);
    queries: the Quick, Draw! doodles of those classes from ``../shared/data/quickdraw`` (skipped
    when absent), preprocessed as the app does. mAP@all of Ret and of the two-stage search (top 10
