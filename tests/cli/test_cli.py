@@ -125,6 +125,19 @@ def test_explain_a_photo_writes_figures_and_sidecar(
     assert np.array_equal(redraw_correspondences(record, expl.sketch_image, expl.photo_image), png)
 
 
+def test_explain_readout_option_reaches_the_sidecar(gallery: Path, sketch_png: Path, tmp_path: Path) -> None:
+    photo = gallery / "owl" / "owl_1.png"
+    for readout in ("attention", "sinkhorn"):
+        out = tmp_path / readout
+        args = [str(sketch_png), str(photo), "--out", str(out), "--views", "correspondences"]
+        assert explain.main([*args, "--format", "png", "--readout", readout, *Q, *MODEL]) == 0
+        doc = read_sidecar(out / "cross__owl_1.json")
+        assert doc["explanation"]["correspondence_readout"] == readout
+        assert doc["views"]["correspondences"]["readout"] == readout
+    with pytest.raises(SystemExit):
+        explain.main([str(sketch_png), str(photo), "--readout", "argmax", *MODEL])
+
+
 def test_explain_rank_with_report_from_ndjson(
     gallery: Path, ndjson: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

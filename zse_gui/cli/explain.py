@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--pairs", type=int, default=15, help="draw the top N pairs, 0 = all that pass (default: 15)"
     )
     c.add_argument(
-        "--threshold", type=float, default=0.0, help="minimum attention weight of a drawn pair (default: 0)"
+        "--threshold",
+        type=float,
+        default=0.0,
+        help="minimum strength of a drawn pair in the readout (default: 0)",
     )
     c.add_argument("--head", type=_head, default=None, help="cross-attention head, or 'mean' (default)")
     c.add_argument("--mutual-only", action="store_true", help="only mutual best matches")

@@ -133,7 +133,7 @@ class CorrespondenceTab(_RenderedTab):
         self.threshold.setDecimals(4)
         self.threshold.setSingleStep(0.005)
         self.threshold.setToolTip(
-            "Hide pairs whose attention weight is below this (uniform attention = 1/patches)"
+            "Hide pairs whose strength in the chosen readout is below this (uniform = 1/patches)"
         )
         self.top_k = QSpinBox(self)
         self.top_k.setRange(1, 4096)
