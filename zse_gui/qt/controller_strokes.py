@@ -147,7 +147,7 @@ class StrokesController:
         self.contrast_asked, self.contrast_view = (st.revision, a.index, b.index), None
         c.view.set_strokes_contrast(None, None, "")
         c.view.set_strokes_progress(0, 1, "contrast")
-        c.worker.submit(contrast_job(st.sketch, a, b, st.revision))
+        c.worker.submit(contrast_job(st.sketch, a, b, st.revision, c.settings.corr_readout))
 
     def on_contrast_result(self, res: JobResult) -> None:
         c, st = self.c, self.c.state

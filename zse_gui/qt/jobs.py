@@ -273,7 +273,9 @@ def strokes_job(
     return Job("strokes", run, key=key, label=f"strokes {item.path}")
 
 
-def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: Revision) -> Job:
+def contrast_job(
+    sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: Revision, readout: str = DEFAULT_READOUT
+) -> Job:
     """Why result ``a`` and not ``b``: per stroke (one encoding of the stroke variants scores both;
     emitted as ``"partial"``), then per sketch patch and both results' explanations (the final
     payload, for the side-by-side correspondences)."""
@@ -309,10 +311,10 @@ def contrast_job(sketch: StrokeSketch, a: RankedItem, b: RankedItem, revision: R
             cancel=ctx.cancelled,
             progress=patch_progress,
         )
-        expl_a = engine.explain(sketch, gallery, index=a.index, cancel=ctx.cancelled)
-        expl_b = engine.explain(sketch, gallery, index=b.index, cancel=ctx.cancelled)
+        expl_a = engine.explain(sketch, gallery, index=a.index, cancel=ctx.cancelled, readout=readout)
+        expl_b = engine.explain(sketch, gallery, index=b.index, cancel=ctx.cancelled, readout=readout)
         ctx.progress(100, 100)
         return ContrastPayload(a, b, con, revision, patches, expl_a, expl_b)
 
-    key = (revision, query_digest(sketch), a.index, b.index)
+    key = (revision, query_digest(sketch), a.index, b.index, readout)
     return Job("contrast", run, key=key, label=f"contrast {a.path} / {b.path}")
