@@ -120,6 +120,9 @@ READOUT_VARIANTS: dict[str, tuple[str, bool, bool]] = {
 }
 
 
+OCC = "dual_sinkhorn_occlusion"  # the default readout's lines ranked by a measured masking drop
+
+
 def readout_lines(
     variant: str, sm: np.ndarray, pm: np.ndarray, ink: np.ndarray, relevance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -190,6 +193,29 @@ def pair_outputs(model: ZseSbir, sketch: np.ndarray, photo: np.ndarray) -> dict[
 
 
 @torch.no_grad()
+def occlusion_logits(
+    model: ZseSbir, sk_tokens: torch.Tensor, photo: np.ndarray, cells: np.ndarray
+) -> np.ndarray:
+    """Relation logits with nothing masked (first) and with each photo patch of ``cells`` painted
+    ``MASK_FILL`` on its own: [1 + len(cells)]."""
+    cfg = model.cfg
+    g, ps = cfg.grid_size, cfg.patch_size
+    imgs = [photo]
+    for cell in cells:
+        img = photo.copy()
+        r, c = divmod(int(cell), g)
+        img[r * ps : (r + 1) * ps, c * ps : (c + 1) * ps] = MASK_FILL
+        imgs.append(img)
+    x = torch.from_numpy(np.stack([normalize(i, cfg) for i in imgs]))
+    out = []
+    for s in range(0, len(x), 16):
+        ph = model.forward_tokens(x[s : s + 16]).tokens
+        cross = model.forward_cross(sk_tokens.expand(len(ph), -1, -1), ph)
+        out.append(model.forward_relation(cross.sketch, cross.photo).logit[:, 0])
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
 def deletion_curves(
     model: ZseSbir, sk_tokens: torch.Tensor, photo: np.ndarray, orders: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -221,7 +247,12 @@ def deletion_curves(
 
 
 def correspondence_benchmark(
-    model: ZseSbir, entries: list[dict[str, str]], bgs: list[np.ndarray], seed: int, faith_pairs: int
+    model: ZseSbir,
+    entries: list[dict[str, str]],
+    bgs: list[np.ndarray],
+    seed: int,
+    faith_pairs: int,
+    occlusion_pool: int = 0,
 ) -> dict[str, Any]:
     cfg = model.cfg
     g, ps, s = cfg.grid_size, cfg.patch_size, cfg.img_size
@@ -243,6 +274,10 @@ def correspondence_benchmark(
         for v in READOUT_VARIANTS
     }
     ro_time: dict[str, list[float]] = {v: [] for v in READOUT_VARIANTS}
+    if occlusion_pool > 0:
+        ro[OCC] = {k: [] for k in ro["attention"]}
+        ro_time[OCC] = []
+        curves[f"{OCC}_lines"] = []
     grad_time: list[float] = []
     rng_order = np.random.default_rng(seed + 1)
     n_pairs = 0
@@ -287,6 +322,30 @@ def correspondence_benchmark(
                 if (ink & kept).any():
                     r["sink"].append(sink_share(s2p[ink & kept], 5))
                     r["bg"].append(background_share(s2p[ink & kept], fg))
+            if occlusion_pool > 0:
+                # the default readout's lines, ranked by the measured drop of the relation logit
+                # when the matched photo patch is masked (pool: its strongest lines)
+                t_r = time.perf_counter()
+                s2p, score, kept, smap = lines["dual_sinkhorn"]
+                rows = kept & valid
+                cand = np.flatnonzero(rows)
+                pool = cand[np.lexsort((cand, -score[cand]))][:occlusion_pool]
+                cells = np.unique(s2p[pool])
+                logits = occlusion_logits(model, o["sk_tokens"], photo, cells)
+                cell_drop = np.zeros(g * g)
+                cell_drop[cells] = logits[0] - logits[1:]
+                ro_time[OCC].append(time.perf_counter() - t_r)
+                top = pool[np.lexsort((pool, -cell_drop[s2p[pool]]))][:TOP_N]
+                r = ro[OCC]
+                r["pred"].append(centres[s2p[rows]])
+                r["true"].append(targets[rows])
+                r["pred_top"].append(centres[s2p[top]])
+                r["true_top"].append(targets[top])
+                r["kept"].append(int(rows.sum()))
+                r["ink"].append(int((ink & valid).sum()))
+                r["sink"].append(sink_share(s2p[ink & kept], 5))
+                r["bg"].append(background_share(s2p[ink & kept], fg))
+                occ_order = np.lexsort((np.arange(g * g), -smap[ink & kept].sum(0), -cell_drop))
             for name, (sm, pm) in maps.items():
                 corr = correspondences(sm, pm, ink & valid, None)
                 s2p = corr.sketch_to_photo
@@ -318,6 +377,8 @@ def correspondence_benchmark(
                     orders[f"{v}_lines"] = lines_order(s2p, score, ink & kept, smap)
                 rel_mass = relevance[ink].sum(0)
                 orders["gradient_mass"] = np.lexsort((np.arange(len(rel_mass)), -rel_mass))
+                if occlusion_pool > 0:
+                    orders[f"{OCC}_lines"] = occ_order
                 for name, c in deletion_curves(model, o["sk_tokens"], photo, orders).items():
                     curves[name].append(c)
     ta = np.concatenate(true_all)
@@ -511,6 +572,12 @@ def main(argv: list[str] | None = None) -> int:
         "--photo-offset", type=int, default=0, help="skip this many photos (check on unused photos)"
     )
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument(
+        "--occlusion-pool",
+        type=int,
+        default=0,
+        help="also rank the default readout's N strongest lines by the measured logit drop (0 = skip)",
+    )
     ap.add_argument("--no-retrieval", action="store_true")
     ap.add_argument("--write-doc", action="store_true", help="write the section of docs/explanations.md")
     ap.add_argument("--render", type=Path, help="only render a saved docs/explanations_<label>.json")
@@ -536,7 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": model.weights_info.sha256 if model.weights_info else "",
         "seed": args.seed,
         "photo_offset": args.photo_offset,
-        "correspondence": correspondence_benchmark(model, entries, bgs, args.seed, args.faith_pairs),
+        "correspondence": correspondence_benchmark(
+            model, entries, bgs, args.seed, args.faith_pairs, args.occlusion_pool
+        ),
     }
     print(json.dumps(res["correspondence"]["pck"]["mean"], default=float), flush=True)
     res["retrieval"] = None if args.no_retrieval else retrieval_benchmark(model, bgs, args.seed)
