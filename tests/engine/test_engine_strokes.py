@@ -96,8 +96,18 @@ def test_replay_ranks_equal_a_direct_search_on_each_prefix(
     gallery = engine.index_gallery(make_gallery(per_class=5), cache_root)
     strokes = (*sketch.strokes, Stroke(np.array([[10, 10], [40, 20], [30, 60]], np.float32), 3.0))
     drawing = StrokeSketch(strokes, (200, 160))
+    prefixes: dict[int, list[int]] = {}
     for target in (target_class(gallery, "owl"), target_photo(gallery, gallery.paths[4])):
-        rep = replay_sketch(engine, drawing, gallery, target, mode=mode, rerank_depth=6)
+        prefixes.clear()
+        rep = replay_sketch(
+            engine,
+            drawing,
+            gallery,
+            target,
+            mode=mode,
+            rerank_depth=6,
+            on_prefix=lambda k, res: prefixes.__setitem__(k, [it.index for it in res.items]),
+        )
         direct = []
         for k in range(1, len(strokes) + 1):
             res = engine.search(
@@ -111,6 +121,7 @@ def test_replay_ranks_equal_a_direct_search_on_each_prefix(
             direct.append(min(ranked.index(i) for i in target.indices))
             assert rep.ranks[k - 1] == direct[-1]
             assert list(rep.top[k - 1]) == ranked[: rep.top.shape[1]]
+            assert prefixes[k] == ranked  # the ranking handed out per prefix (the app's grid)
         for top in (1, 3):
             reached = [k + 1 for k, r in enumerate(direct) if r < top]
             assert rep.strokes_to_reach(top) == (reached[0] if reached else None)

@@ -24,7 +24,7 @@ from zse_gui.engine.preprocess import prepare_sketch
 from zse_gui.engine.retrieval import l2_normalize
 from zse_gui.engine.strokes import encode_prepared
 from zse_gui.errors import CancelledError, GalleryError, InvalidSketchError, UsageError
-from zse_gui.results import PreparedImage
+from zse_gui.results import PreparedImage, RetrievalResult
 from zse_gui.sketch import StrokeSketch
 from zse_gui.stroke_results import Replay
 
@@ -105,6 +105,7 @@ def replay_sketch(
     top: int = 5,
     cancel: Callable[[], bool] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    on_prefix: Callable[[int, RetrievalResult], None] | None = None,
 ) -> Replay:
     """Replay ``sketch`` stroke by stroke and follow ``target``'s rank.
 
@@ -113,6 +114,9 @@ def replay_sketch(
         top: results kept per prefix (for the animated results strip).
         cancel: polled between prefixes; raises ``CancelledError``.
         progress: ``progress(done, total)`` over the prefixes searched.
+        on_prefix: ``on_prefix(k, result)`` with each inked prefix's stroke count ``k`` (1-based)
+            and its whole ranking (``top_k = len(gallery)``), e.g. to animate a results grid
+            with the very rankings the replayed ranks were read from.
 
     Returns:
         ``Replay``; a prefix without ink (leading empty strokes) gets rank ``len(gallery)``.
@@ -154,6 +158,8 @@ def replay_sketch(
         )
         res = engine.search(q, gallery, top_k=n_gal, rerank_depth=rerank_depth, mode=mode, cancel=cancel)
         ranks[k] = min(pos for pos, it in enumerate(res.items) if it.index in want)
+        if on_prefix is not None:
+            on_prefix(k + 1, res)
         for pos, it in enumerate(res.items[:top]):
             top_idx[k, pos] = it.index
             top_sc[k, pos] = np.nan if it.rn_score is None else it.rn_score

@@ -35,12 +35,20 @@ class SketchCanvas(QWidget):
         history_changed(bool, bool): can undo, can redo.
         image_changed(SketchImage | None): the sketch image under the strokes changed (opened, or
             removed / restored by Clear, undo and redo); emitted before ``strokes_changed``.
+        preview_interrupted(): the user pressed on the canvas, or an edit (undo, redo, clear,
+            load) came, while a replay preview was on show; the preview has already ended.
+
+    Replay preview: ``show_preview`` paints another sketch (a replayed prefix) instead of the
+    document, which it leaves untouched (strokes, image, undo history). While it is on show the
+    canvas is read-only: a press only ends the preview (it draws nothing, so no stroke lands on a
+    drawing the user was not looking at), and an edit ends it before it applies.
     """
 
     strokes_changed = Signal(object)
     edited = Signal()
     history_changed = Signal(bool, bool)
     image_changed = Signal(object)
+    preview_interrupted = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -53,6 +61,8 @@ class SketchCanvas(QWidget):
         self._hover: QPointF | None = None
         self._background: QPixmap | None = None
         self._shown_image: SketchImage | None = None
+        self._preview: StrokeSketch | None = None
+        self._preview_note = ""
         self.setMinimumSize(240, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMouseTracking(True)
@@ -91,24 +101,59 @@ class SketchCanvas(QWidget):
         return True
 
     def sketch(self) -> StrokeSketch:
-        """The finished strokes (without one being drawn)."""
+        """The finished strokes (without one being drawn); never a replay preview."""
         return self.doc.sketch()
 
+    # ------------------------------------------------------------ replay preview
+    @property
+    def previewing(self) -> bool:
+        """Whether a replay preview is on show (the canvas is then read-only)."""
+        return self._preview is not None
+
+    def show_preview(self, sketch: StrokeSketch, note: str = "") -> bool:
+        """Paint ``sketch`` (without the sketch image) instead of the document, with ``note`` on
+        top; the document is not touched. Refused (False) while a stroke is being drawn or
+        erased: that unfinished edit is the user's and must not vanish under a replay."""
+        if self._current or self._erasing:
+            return False
+        self._preview, self._preview_note = sketch, note
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.update()
+        return True
+
+    def end_preview(self) -> None:
+        """Show the document again (no signal; nothing was changed)."""
+        if self._preview is None:
+            return
+        self._preview, self._preview_note = None, ""
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.update()
+
+    def _interrupt_preview(self) -> None:
+        if self._preview is not None:
+            self.end_preview()
+            self.preview_interrupted.emit()
+
+    # ------------------------------------------------------------ edits
     def load_sketch(self, sketch: StrokeSketch, image: SketchImage | None = None) -> None:
         """Replace the strokes and the image under them (one undoable edit)."""
+        self._interrupt_preview()
         self.doc.replace_all(sketch.strokes, sketch.canvas_size, image)
         self._after_edit()
 
     def undo(self) -> None:
+        self._interrupt_preview()
         if self.doc.undo():
             self._after_edit()
 
     def redo(self) -> None:
+        self._interrupt_preview()
         if self.doc.redo():
             self._after_edit()
 
     def clear(self) -> None:
         """Remove every stroke and the sketch image under them (undoable)."""
+        self._interrupt_preview()
         if self.doc.clear():
             self._after_edit()
 
@@ -148,6 +193,9 @@ class SketchCanvas(QWidget):
 
     # ------------------------------------------------------------ mouse
     def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self._preview is not None:  # read-only while replaying: a press returns to the drawing
+            self._interrupt_preview()
+            return
         if event.button() != Qt.MouseButton.LeftButton:
             return
         xy = self.to_canvas(event.position())
@@ -161,6 +209,8 @@ class SketchCanvas(QWidget):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         self._hover = event.position()
+        if self._preview is not None:
+            return
         if not event.buttons() & Qt.MouseButton.LeftButton:
             if self.tool == "eraser":
                 self.update()
@@ -176,7 +226,7 @@ class SketchCanvas(QWidget):
         self.update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
+        if self._preview is not None or event.button() != Qt.MouseButton.LeftButton:
             return
         if self.tool == "pen" and self._current:
             pts = np.asarray(self._current, dtype=np.float32)
@@ -225,6 +275,10 @@ class SketchCanvas(QWidget):
         p.setPen(QPen(QColor(170, 170, 170), 1))
         p.drawRect(r.adjusted(0, 0, -1, -1))
         s = self._scale()
+        if self._preview is not None:
+            self._paint_preview(p, r, s)
+            p.end()
+            return
         for i, stroke in enumerate(self.doc.strokes):
             colour = QColor(200, 200, 200) if i in self._erasing else QColor(0, 0, 0)
             self._draw_stroke(p, stroke.points, stroke.width * s, colour)
@@ -238,6 +292,16 @@ class SketchCanvas(QWidget):
             p.setPen(QColor(150, 150, 150))
             p.drawText(r, Qt.AlignmentFlag.AlignCenter, "Draw here")
         p.end()
+
+    def _paint_preview(self, p: QPainter, r: QRectF, s: float) -> None:
+        """A replayed prefix: its strokes in dark blue (not the user's black), with a note."""
+        for stroke in self._preview.strokes if self._preview is not None else ():
+            self._draw_stroke(p, stroke.points, stroke.width * s, QColor(30, 70, 160))
+        if self._preview_note:
+            band = QRectF(r.x() + 1, r.y() + 1, r.width() - 2, 24)
+            p.fillRect(band, QColor(30, 70, 160, 215))
+            p.setPen(QColor("white"))
+            p.drawText(band.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignVCenter, self._preview_note)
 
     def _draw_stroke(self, p: QPainter, points: np.ndarray, width: float, colour: QColor) -> None:
         pen = QPen(

@@ -183,6 +183,8 @@ class Controller(FilesMixin, QObject):
         v.strokes_requested.connect(self._on_view_strokes_requested)
         v.contrast_requested.connect(self.strokes.request_contrast)
         v.contrast_export_requested.connect(self.strokes.export_contrast)
+        v.replay_step_requested.connect(self.strokes.replay_step)
+        v.replay_interrupted.connect(self.strokes.replay_interrupted)
         v.gallery_open_requested.connect(self._on_view_gallery_open_requested)
         v.cancel_requested.connect(self._on_view_cancel_requested)
         v.sketch_open_requested.connect(self._on_view_sketch_open_requested)

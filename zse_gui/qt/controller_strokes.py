@@ -4,6 +4,13 @@ The numbers are computed only while the tab is on show, for the selected result 
 ranking, on the worker's ``strokes`` lane; a contrast with a second result (why A and not B) runs
 on the ``contrast`` lane. Every request carries the sketch revision; whatever comes back for
 another revision is dropped, and a new sketch cancels both lanes at once.
+
+The replay player drives the main window too: on stroke k the canvas shows the drawing after
+stroke k (read-only) and the results grid the ranking the replay measured there, the followed
+photo outlined. Both are views over the real sketch and ranking, which stay in ``AppState``
+untouched (a replayed ranking is never stored as ``shown``, so it can neither pass for the current
+sketch's results nor replace one that arrives meanwhile); only a replay of the current revision
+is shown, and Stop, the end, a press on the canvas or any edit brings the real ones back.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from zse_gui.qt.exporting import contrast_export_job
 from zse_gui.qt.jobs import SearchParams, contrast_job, strokes_job
 from zse_gui.qt.state import ContrastPayload, StrokesPayload
 from zse_gui.qt.worker import JobResult
+from zse_gui.sketch import StrokeSketch
 from zse_gui.viz.contrast import (
     ContrastView,
     contrast_lines,
@@ -58,6 +66,8 @@ class StrokesController:
         self.last: StrokesPayload | None = None  # to go back from a contrast to A's own attribution
         self.replay_shown: object | None = None  # the replay whose curve and frames are on show
         self.contrast_view: ContrastView | None = None  # the complete contrast on show (to export)
+        self.replay_payload: StrokesPayload | None = None  # ... and the payload it came in
+        self.replaying = False  # the main window shows a replayed stroke
 
     def request(self, item: RankedItem | None = None) -> None:
         """Compute the tab for ``item`` (default: the selected result) if the tab is on show."""
@@ -96,8 +106,10 @@ class StrokesController:
         """Cancel both lanes and forget what was asked and shown (new sketch, model or no results)."""
         self.c.worker.cancel("strokes")
         self.c.worker.cancel("contrast")
+        self.end_replay()
         self.asked = self.contrast_asked = self.last = self.item = self.replay_shown = None
         self.contrast_view = None
+        self.replay_payload = None
 
     def sketch_changed(self) -> None:
         """A new sketch (or none): what is in flight is for the old one."""
@@ -271,10 +283,57 @@ class StrokesController:
                 )
                 c.view.set_strokes_attribution(image, c.state.sketch, panel, stroke_hover_texts(a), summary)
             if p.replay is not None and p.replay is not self.replay_shown:  # keep a running player going
-                self.replay_shown = r = p.replay
+                self.replay_shown, self.replay_payload, r = p.replay, p, p.replay
                 fig = replay_figure(r, title="Rank of this photo while drawing", width_in=5.0)
                 c.view.set_strokes_replay(figure_rgb(fig), "", list(p.frames))
             if p.occlusion is not None:
                 c.view.set_strokes_occlusion(render_occlusion(p.occlusion, size=320))
         except ZseError as exc:
             c.view.show_error("Cannot draw the stroke views", str(exc))
+
+    # ---- the replay in the main window
+    def replay_step(self, k: int) -> None:
+        """The player is on stroke ``k`` (0: off): mirror it in the main canvas and results grid."""
+        c, st = self.c, self.c.state
+        p = self.replay_payload
+        rep = p.replay if p is not None else None
+        if k <= 0 or p is None or rep is None:
+            self.end_replay()
+            return
+        if p.revision != st.revision or st.result is None or not 1 <= k <= len(rep.ranks):
+            self.end_replay()  # a replay of another sketch, gallery or model is never shown
+            c.view.stop_strokes_replay()
+            return
+        s = len(rep.ranks)
+        ranking = p.replay_results[k - 1] if k <= len(p.replay_results) else None
+        rank, n = int(rep.ranks[k - 1]), rep.gallery_size
+        name = html.escape(f"#{p.item.final_rank + 1} {p.item.label or ''}".strip())
+        if ranking is None:
+            where = "no ink yet, so no ranking"
+        else:
+            where = f"the followed photo ({name}, outlined) is at rank {rank + 1} of {n}"
+            if rank >= len(ranking.items):
+                where += f", below the {len(ranking.items)} shown"
+        grid = (
+            f"<b>Replay, stroke {k} of {s}:</b> {where}. "
+            "Stop, or press on the canvas, to return to your drawing and its results."
+        )
+        note = f"Replay: stroke {k} of {s} (press to return to your drawing)"
+        prefix = StrokeSketch(st.sketch.strokes[:k], st.sketch.canvas_size)
+        seen = st.model.seen_classes if st.model else None
+        if c.view.show_replay_frame(prefix, ranking, p.item.index, note, grid, seen):
+            self.replaying = True
+        else:  # the user is in the middle of a stroke: the replay waits for another time
+            self.end_replay()
+            c.view.stop_strokes_replay()
+
+    def replay_interrupted(self) -> None:
+        """A press or an edit on the canvas during a replay: stop the player, show the real ones."""
+        self.c.view.stop_strokes_replay()
+        self.end_replay()
+
+    def end_replay(self) -> None:
+        """The real sketch and ranking back in the main window (nothing to do when not replaying)."""
+        if self.replaying:
+            self.replaying = False
+            self.c.view.end_replay_frame()

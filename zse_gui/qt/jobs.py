@@ -8,6 +8,7 @@ two-stage search is ``SearchEngine.search_stages``); what they return is stamped
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from dataclasses import dataclass
@@ -245,6 +246,11 @@ def strokes_job(
         def replay_progress(done: int, total: int) -> None:  # the next 40 %
             ctx.progress(40 + round(40 * done / max(total, 1)), 100)
 
+        rankings: list[RetrievalResult | None] = [None] * len(sketch.strokes)
+
+        def keep_ranking(k: int, res: RetrievalResult) -> None:  # what the grid shows after stroke k
+            rankings[k - 1] = dataclasses.replace(res, items=res.items[: params.top_k])
+
         rep = replay_sketch(
             engine,  # type: ignore[arg-type]
             sketch,
@@ -253,10 +259,12 @@ def strokes_job(
             rerank_depth=params.rerank_depth,
             cancel=ctx.cancelled,
             progress=replay_progress,
+            on_prefix=keep_ranking,
         )
         photo = functools.cache(lambda i: read_image_or_placeholder(gallery.paths[i]))
         frames = tuple(replay_frames(sketch, rep, photo, size=200, thumb=72))
-        ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision, None, frames))
+        ranked = tuple(rankings)
+        ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision, None, frames, ranked))
         ctx.check()
         ctx.progress(80, 100)
         occ = occlusion_map(
@@ -267,7 +275,7 @@ def strokes_job(
             window=OCCLUSION_WINDOW,
             cancel=ctx.cancelled,
         )
-        return StrokesPayload(item, strength, attr, rep, revision, occ, frames)
+        return StrokesPayload(item, strength, attr, rep, revision, occ, frames, ranked)
 
     key = (revision, query_digest(sketch), item.index, params)
     return Job("strokes", run, key=key, label=f"strokes {item.path}")

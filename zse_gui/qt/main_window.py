@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         int
     )  # Strokes tab: why the selected result and not result list[pos] (-1: none)
     contrast_export_requested = Signal(str)  # base file name for the shown contrast's files
+    replay_step_requested = Signal(int)  # Strokes tab player: show stroke k in the main window (0: off)
+    replay_interrupted = Signal()  # a press or an edit on the canvas while it showed a replay
     # files, model, device
     gallery_open_requested = Signal(str)
     cancel_requested = Signal()
@@ -156,6 +158,8 @@ class MainWindow(QMainWindow):
         ex.tabs.currentChanged.connect(self._on_explanation_tab_changed)
         ex.strokes.contrast_requested.connect(self.contrast_requested)
         ex.strokes.contrast.export_requested.connect(self.contrast_export_requested)
+        ex.strokes.replay_step.connect(self.replay_step_requested)
+        self.canvas.preview_interrupted.connect(self.replay_interrupted)
         self.cancel_btn.clicked.connect(self.cancel_requested)
 
     def _on_explanation_tab_changed(self, index: int) -> None:
@@ -316,6 +320,34 @@ class MainWindow(QMainWindow):
 
     def clear_strokes_contrast(self) -> None:
         self.explanation.strokes.contrast.clear()
+    def stop_strokes_replay(self) -> None:
+        """Stop the Strokes tab's player and put it back on the curve."""
+        self.explanation.strokes.stop_player()
+
+    def show_replay_frame(
+        self,
+        sketch: StrokeSketch,
+        result: RetrievalResult | None,
+        target: int,
+        canvas_note: str,
+        grid_text: str,
+        seen: frozenset[str] | None = None,
+    ) -> bool:
+        """Show a replayed prefix on the canvas (read-only) and its ranking in the results grid,
+        gallery item ``target`` outlined; the real sketch and ranking stay underneath, untouched.
+        False (nothing shown) while the user is in the middle of a stroke."""
+        if not self.canvas.show_preview(sketch, canvas_note):
+            return False
+        self.results.show_replay(result, target, grid_text, seen)
+        return True
+
+    def end_replay_frame(self) -> None:
+        """The real sketch and ranking again, exactly as they were (or as they arrived meanwhile)."""
+        self.canvas.end_preview()
+        self.results.end_replay()
+
+    def replay_frame_shown(self) -> bool:
+        return self.canvas.previewing or self.results.replaying
 
     def set_correspondence_info(self, html: str) -> None:
         self.explanation.correspondences.set_info(html)

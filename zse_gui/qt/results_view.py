@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
+    QStackedWidget,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
@@ -34,6 +35,8 @@ TILE = QSize(THUMB + 24, THUMB + 52)
 ITEM_ROLE = Qt.ItemDataRole.UserRole + 1
 UNSEEN_ROLE = Qt.ItemDataRole.UserRole + 2
 STAGE_ROLE = Qt.ItemDataRole.UserRole + 3
+TARGET_ROLE = Qt.ItemDataRole.UserRole + 4  # the photo a replay follows (outlined)
+TARGET_COLOUR = "#e8710a"
 
 
 def movement_text(item: RankedItem, reranked: bool, top_k: int) -> tuple[str, str]:
@@ -84,11 +87,13 @@ class _ThumbCache:
 
 
 class _TileDelegate(QStyledItemDelegate):
-    """Paints one result tile: thumbnail, '#rank label', 'score movement' and a zero-shot badge."""
+    """Paints one result tile: thumbnail, '#rank label', 'score movement' and a zero-shot badge
+    (and, in a replay, an outline on the photo the replay follows)."""
 
-    def __init__(self, view: ResultsView) -> None:
+    def __init__(self, view: ResultsView, grid: QListWidget) -> None:
         super().__init__(view)
         self._view = view
+        self._grid = grid
 
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
         return TILE
@@ -135,7 +140,7 @@ class _TileDelegate(QStyledItemDelegate):
         )
         painter.setPen(QColor("#404040"))
         painter.drawText(score_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, score)
-        move, colour = movement_text(item, reranked, self._view.top_k)
+        move, colour = movement_text(item, reranked, self._grid.count())
         if move:
             painter.setPen(QColor(colour))
             painter.drawText(
@@ -148,11 +153,26 @@ class _TileDelegate(QStyledItemDelegate):
             painter.fillRect(badge, QColor(120, 40, 140, 215))
             painter.setPen(QColor("white"))
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "zero-shot")
+        if index.data(TARGET_ROLE):
+            pen = painter.pen()
+            pen.setColor(QColor(TARGET_COLOUR))
+            pen.setWidth(3)
+            painter.setPen(pen)
+            painter.drawRect(rect.adjusted(1, 1, -2, -2))
+            tag = QRect(thumb_rect.right() - 44, thumb_rect.y(), 44, 15)
+            painter.fillRect(tag, QColor(TARGET_COLOUR))
+            painter.setPen(QColor("white"))
+            painter.drawText(tag, Qt.AlignmentFlag.AlignCenter, "target")
         painter.restore()
 
 
 class ResultsView(QWidget):
     """Ranked thumbnails of the gallery for the current sketch.
+
+    Two pages: the real ranking (``list``) and, while a stroke replay plays, a read-only replay
+    grid (``replay_list``) that shows the ranking after the replayed stroke. The real page is never
+    touched by a replay: a ranking, message or selection set during one lands on it unseen and
+    is on show again, exactly as left, when the replay ends.
 
     Signals:
         result_selected(RankedItem): the user picked a result to explain.
@@ -166,19 +186,9 @@ class ResultsView(QWidget):
         self.top_k = 0
         self.stale = False
         self.result: RetrievalResult | None = None
-        self.list = QListWidget(self)
-        self.list.setObjectName("resultsList")
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
-        self.list.setUniformItemSizes(True)
-        self.list.setGridSize(TILE)
-        self.list.setSpacing(0)
-        self.list.setWrapping(True)
+        self.list = self._make_list("resultsList", "Retrieval results")
         self.list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
-        self.list.setItemDelegate(_TileDelegate(self))
         self.list.currentItemChanged.connect(self._on_list_current_changed)
-        self.list.setAccessibleName("Retrieval results")
         self._dim = QGraphicsOpacityEffect(self.list)  # the tiles are painted by hand: fade them
         self._dim.setOpacity(0.35)
         self._dim.setEnabled(False)
@@ -186,10 +196,69 @@ class ResultsView(QWidget):
         self.message = QLabel("Draw a sketch to search the gallery.", self)
         self.message.setObjectName("resultsMessage")
         self.message.setWordWrap(True)
-        layout = QVBoxLayout(self)
+        real = QWidget(self)
+        layout = QVBoxLayout(real)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.message)
         layout.addWidget(self.list, 1)
+        # the replay page: what the ranking was after stroke k (not selectable: it is not current)
+        self.replay_list = self._make_list("replayResultsList", "Replayed results")
+        self.replay_list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.replay_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.replay_message = QLabel(self)
+        self.replay_message.setObjectName("replayMessage")
+        self.replay_message.setWordWrap(True)
+        self.replay_message.setTextFormat(Qt.TextFormat.RichText)
+        self.replay_message.setStyleSheet(f"color: {TARGET_COLOUR};")
+        replay = QWidget(self)
+        rlay = QVBoxLayout(replay)
+        rlay.setContentsMargins(0, 0, 0, 0)
+        rlay.addWidget(self.replay_message)
+        rlay.addWidget(self.replay_list, 1)
+        self.pages = QStackedWidget(self)
+        self.pages.addWidget(real)
+        self.pages.addWidget(replay)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.pages)
+
+    def _make_list(self, name: str, accessible: str) -> QListWidget:
+        grid = QListWidget(self)
+        grid.setObjectName(name)
+        grid.setViewMode(QListView.ViewMode.IconMode)
+        grid.setResizeMode(QListView.ResizeMode.Adjust)
+        grid.setMovement(QListView.Movement.Static)
+        grid.setUniformItemSizes(True)
+        grid.setGridSize(TILE)
+        grid.setSpacing(0)
+        grid.setWrapping(True)
+        grid.setItemDelegate(_TileDelegate(self, grid))
+        grid.setAccessibleName(accessible)
+        return grid
+
+    # ---- the replay page
+    @property
+    def replaying(self) -> bool:
+        """Whether the replay page is on show."""
+        return self.pages.currentIndex() == 1
+
+    def show_replay(
+        self, result: RetrievalResult | None, target: int, text: str, seen: frozenset[str] | None = None
+    ) -> None:
+        """Show a replayed ranking (None: no ink yet) with gallery item ``target`` outlined."""
+        self.replay_list.clear()
+        reranked = result is not None and result.mode != "ret"
+        for item in result.items if result is not None else ():
+            w = self._tile(item, reranked, seen)
+            w.setData(TARGET_ROLE, item.index == target)
+            self.replay_list.addItem(w)
+        self.replay_message.setText(text)
+        self.pages.setCurrentIndex(1)
+
+    def end_replay(self) -> None:
+        """Back to the real ranking, as it was left (or as it arrived meanwhile)."""
+        self.pages.setCurrentIndex(0)
+        self.replay_list.clear()
 
     def set_message(self, text: str) -> None:
         """A line above the grid: hints, 'searching...', or an error."""
@@ -222,14 +291,7 @@ class ResultsView(QWidget):
         reranked = result is not None and result.mode != "ret"
         keep_row = -1
         for row, item in enumerate(result.items if result is not None else ()):
-            w = QListWidgetItem()
-            w.setData(ITEM_ROLE, item)
-            w.setData(STAGE_ROLE, reranked)
-            w.setData(UNSEEN_ROLE, bool(seen is not None and item.label and not class_seen(item.label, seen)))
-            name = item.label or Path(item.path).name
-            w.setToolTip(self._tooltip(item, reranked, seen))
-            w.setData(Qt.ItemDataRole.AccessibleTextRole, f"rank {item.final_rank + 1}: {name}")
-            self.list.addItem(w)
+            self.list.addItem(self._tile(item, reranked, seen))
             if prev is not None and item.index == prev.index:
                 keep_row = row
         if keep_row >= 0:
@@ -238,6 +300,16 @@ class ResultsView(QWidget):
         self.list.scrollToTop()  # setCurrentRow scrolled to the kept tile
         self.set_stale(stale)
         self._refresh_tooltip()
+
+    def _tile(self, item: RankedItem, reranked: bool, seen: frozenset[str] | None) -> QListWidgetItem:
+        w = QListWidgetItem()
+        w.setData(ITEM_ROLE, item)
+        w.setData(STAGE_ROLE, reranked)
+        w.setData(UNSEEN_ROLE, bool(seen is not None and item.label and not class_seen(item.label, seen)))
+        name = item.label or Path(item.path).name
+        w.setToolTip(self._tooltip(item, reranked, seen))
+        w.setData(Qt.ItemDataRole.AccessibleTextRole, f"rank {item.final_rank + 1}: {name}")
+        return w
 
     def _refresh_tooltip(self) -> None:
         """A tooltip left open over the grid describes the tile now under the mouse, or closes."""

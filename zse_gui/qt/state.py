@@ -148,6 +148,9 @@ class StrokesPayload:
     revision: Revision = field(default_factory=Revision)
     occlusion: OcclusionMap | None = None  # the photo side, last to arrive
     frames: tuple[np.ndarray, ...] = ()  # the replay animation (drawing + top results), one per stroke
+    # the ranking after each stroke (None: no ink yet), cut to the grid's top-k: the main window's
+    # results grid shows these in step with the canvas while the replay plays
+    replay_results: tuple[RetrievalResult | None, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,15 @@ class StrokesTab(QWidget):
 
     Signals:
         stroke_hovered(int): the stroke under the mouse (-1 = none), for tests and status lines.
+        replay_step(int): the player moved to stroke k (1..S), or back to the curve (0); the main
+            window's canvas and results grid follow it.
+
+    The player: Play steps through the strokes; Stop, or the end of the drawing, goes back to the
+    curve (and so the main window back to the real sketch); the slider scrubs to any stroke.
     """
 
     stroke_hovered = Signal(int)
+    replay_step = Signal(int)
     contrast_requested = Signal(int)  # position of result B in the result list; -1 = back to A alone
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -156,6 +162,13 @@ class StrokesTab(QWidget):
         self.play.setText("Play")
         self._set_player_enabled(bool(self._frames))
         self.replay.set_image(image, text)
+        self.replay_step.emit(0)
+
+    def stop_player(self) -> None:
+        """Stop playing and go back to the curve (emits ``replay_step(0)`` if it was on a stroke)."""
+        self._timer.stop()
+        self.play.setText("Play")
+        self.step.setValue(0)
 
     def _set_player_enabled(self, on: bool) -> None:
         for w in (self.play, self.step, self.step_label):
@@ -168,11 +181,11 @@ class StrokesTab(QWidget):
         else:
             self.step_label.setText("curve")
             self.replay.set_image(self._curve, "")
+        self.replay_step.emit(k if 1 <= k <= len(self._frames) else 0)
 
     def _on_play(self) -> None:
-        if self._timer.isActive():
-            self._timer.stop()
-            self.play.setText("Play")
+        if self._timer.isActive():  # Stop: back to the curve and the real sketch
+            self.stop_player()
             return
         if self.step.value() >= len(self._frames):
             self.step.setValue(0)
@@ -182,9 +195,7 @@ class StrokesTab(QWidget):
     def _on_tick(self) -> None:
         k = self.step.value() + 1
         if k > len(self._frames):  # the end: back to the curve
-            self._timer.stop()
-            self.play.setText("Play")
-            self.step.setValue(0)
+            self.stop_player()
             return
         self.step.setValue(k)
 
