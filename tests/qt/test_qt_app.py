@@ -350,6 +350,7 @@ def test_screenshots_render_every_view(qtbot: Any, tmp_path: Path, gallery: Path
             "synthesis.png",
             "relation-kernel.png",
             "strokes.png",
+            "replay-main.png",
             "strokes-contrast.png",
         ]
     )

@@ -136,6 +136,10 @@ def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: st
             px * st._panel.scale + st._panel.offset[0], py * st._panel.scale + st._panel.offset[1]
         )
     shots.append(_grab(win, out_dir / "strokes.png"))
+    if st.step.maximum() >= 2:  # the replay in the main window, halfway through the drawing
+        st.step.setValue(max(1, st.step.maximum() // 2))
+        shots.append(_grab(win, out_dir / "replay-main.png"))
+        st.stop_player()
     # why this and not another: the first result of another class than the selected one
     a = parts.controller.strokes.item
     labels = [st.versus.itemText(r) for r in range(1, st.versus.count())]
