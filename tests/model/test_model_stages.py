@@ -181,3 +181,31 @@ def test_norm_eps_as_released(vitb16: ZseSbir) -> None:
 def test_wrong_image_size_is_a_clear_error(tiny: ZseSbir, shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match=r"expected images \[B, 3, 32, 32\]"):
         tiny.forward_tokens(torch.zeros(shape))
+
+
+@pytest.mark.parametrize("null_key", [False, True])
+def test_cross_attention_of_all_pairs_equals_the_explicit_pairs(null_key: bool) -> None:
+    from zse_gui.model.config import get_config
+
+    torch.manual_seed(0)
+    cfg = get_config("zse_test").with_overrides(ca_null_key=True) if null_key else get_config("zse_test")
+    model = ZseSbir(cfg).eval()
+    if null_key:  # a visible null key, so that the test would see it ignored
+        with torch.no_grad():
+            for layer in (model.cross.sketch_layer, model.cross.photo_layer):
+                layer.null_key.normal_(0.0, 1.0)  # type: ignore[union-attr]
+    g = torch.Generator().manual_seed(1)
+    sk_img, ph_img = torch.rand(3, 3, 32, 32, generator=g), torch.rand(4, 3, 32, 32, generator=g)
+    with torch.inference_mode():
+        sk, ph = model.forward_tokens(sk_img).tokens, model.forward_tokens(ph_img).tokens
+        sp, pp = model.project_sketch(sk), model.project_photo(ph)
+        got = model.forward_cross_all(sk, ph, sp, pp)  # 3 x 4 pairs, sketch-major
+        i = torch.arange(3).repeat_interleave(4)
+        j = torch.arange(4).repeat(3)
+        want = model.forward_cross(sk[i], ph[j])
+        rel_got = model.forward_relation(got.sketch, got.photo).logit
+        rel_want = model.forward_relation(want.sketch, want.photo).logit
+    assert got.sketch.shape == want.sketch.shape == (12, *sk.shape[1:])
+    torch.testing.assert_close(got.sketch, want.sketch, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(got.photo, want.photo, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rel_got, rel_want, atol=1e-5, rtol=1e-5)

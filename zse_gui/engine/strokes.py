@@ -32,6 +32,7 @@ from zse_gui.stroke_results import StrokeAttribution, StrokeContrast
 
 __all__ = [
     "ENCODE_BATCH",
+    "PAIR_BATCH",
     "StrokeContrast",
     "attribute_strokes",
     "contrast_strokes",
@@ -43,6 +44,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+PAIR_BATCH = 64  # sketch-photo pairs per CA + RN forward in pair_logits: 16-20 was best with 1 thread,
+# 64-96 with 2 (fewer, larger calls); the app runs 2 (docs/benchmarks.md, "The ranks before and after")
 ENCODE_BATCH = 4  # variant sketches per SA forward: side by side on this CPU (1 thread, 20 strokes) a whole
 # attribution took 1.38 s in batches of 4, 1.42 s in 2s, 1.95 s in 8s; one batch of 41 was slower still
 
@@ -116,28 +119,35 @@ def pair_logits(
 ) -> np.ndarray:
     """[V, K] float32 relation logits of every sketch (V) with every photo (K).
 
-    One CA + RN forward per photo, batched over the V sketches; the photo's tokens and
-    projections are broadcast (views, no copies). Must run under ``torch.inference_mode()``.
-    ``column_done(j, out)`` is called once photo ``j``'s column of ``out`` is filled.
+    Photo 0 (the target) is scored first, alone, so that ``column_done(0, out)`` comes early;
+    the other photos are then scored together: each CA forward takes a few sketches against all
+    of them (``ZseSbir.forward_cross_all``), which multiplies the attention in large products and
+    never copies a photo's tokens or projections per pair, and the relation network scores all
+    those pairs in one batch. Must run under ``torch.inference_mode()``. ``column_done(j, out)``
+    is called once photo ``j``'s column of ``out`` is filled; ``progress`` counts photos.
     """
     v, k = sk_tokens.shape[0], ph_tokens.shape[0]
     out = np.empty((v, k), np.float32)
     m = engine.model
-    chunk = max(1, engine.rn_batch * 4)
-    for j in range(k):
+    groups = [[0], list(range(1, k))] if k > 1 else [[0]]
+    for group in groups:
+        photos = ph_tokens[group[0] : group[-1] + 1]  # the groups are contiguous: views, no copies
+        pp = CrossProjections(*(t[group[0] : group[-1] + 1] for t in ph_proj))
+        chunk = max(1, PAIR_BATCH // len(group))  # sketches per forward
         for s in range(0, v, chunk):
             _check(cancel, "the next relation batch")
             b = min(chunk, v - s)
-            ph = ph_tokens[j : j + 1].expand(b, -1, -1)
-            pp = CrossProjections(*(t[j : j + 1].expand(b, -1, -1, -1) for t in ph_proj))
             sp = CrossProjections(*(t[s : s + b] for t in sk_proj))
-            cross = m.forward_cross(sk_tokens[s : s + b], ph, sk_proj=sp, ph_proj=pp)
+            cross = m.forward_cross_all(sk_tokens[s : s + b], photos, sp, pp)  # b * len(group) pairs
             logit, _ = engine.relation(cross.sketch, cross.photo)
-            out[s : s + b, j] = logit.float().cpu().numpy()
-        if column_done is not None:
-            column_done(j, out)
-        if progress is not None:
-            progress(j + 1, k)
+            out[s : s + b, group[0] : group[-1] + 1] = logit.float().cpu().numpy().reshape(b, len(group))
+            if progress is not None and group[0] > 0:
+                progress(1 + (k - 1) * (s + b) // v, k)
+        for j in group:
+            if column_done is not None:
+                column_done(j, out)
+        if progress is not None and group[0] == 0:
+            progress(1, k)
     return out
 
 

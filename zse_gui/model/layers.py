@@ -186,6 +186,39 @@ class CrossAttentionLayer(nn.Module):
         z = self.sublayer[1](y, self.feed_forward(y))
         return z, (probs if return_attn else None)
 
+    def attend_all(self, x_own: Tensor, query: Tensor, key: Tensor, value: Tensor) -> Tensor:
+        """``attend`` for every (own item i, other item j) pair at once: [N, M, T, C].
+
+        The same arithmetic as ``attend`` on the N * M explicit pairs, arranged so that no
+        operand is copied per pair: per head, the queries of all N own items meet the keys of all
+        M other items in one [N T, M T] product (instead of N * M products of [T, T]), the softmax
+        runs over each (i, j) block's T keys, and the values of item i are multiplied with its M
+        blocks in one [M T, T] product. The logits equal ``attend``'s up to float rounding.
+
+        Args:
+            x_own: own tokens [N, T, C] (the residual base).
+            query, value: own projections [N, h, T, d]; key: the other items' keys [M, h, T, d].
+        """
+        n, h, t, d = query.shape
+        m = key.shape[0]
+        q = query.transpose(0, 1).reshape(h, n * t, d)  # [h, N T, d]
+        k = key.transpose(0, 1).reshape(h, m * t, d)  # [h, M T, d]
+        scores = torch.matmul(q, k.transpose(-2, -1)).div_(math.sqrt(d)).view(h, n, t, m, t)
+        if self.null_key is not None:
+            null = torch.matmul(query, self.null_key.to(query.dtype)[None, :, :, None]) / math.sqrt(d)
+            null = null.transpose(0, 1)[:, :, :, :, None].expand(h, n, t, m, 1)  # [h, N, T, M, 1]
+            probs = torch.cat([scores, null], dim=-1).softmax(dim=-1)[..., :-1]  # the null value is 0
+        else:
+            probs = scores.softmax(dim=-1)  # [h, N, T, M, T]: over each pair's T keys
+        probs = self.self_attn.dropout(probs).reshape(h * n, t * m, t)
+        v = value.transpose(0, 1).reshape(h * n, t, d)  # [h N, T, d]
+        mixed = torch.bmm(probs, v).view(h, n, t, m, d)  # [h, N, T, M, d]
+        mixed = mixed.permute(1, 3, 2, 0, 4).reshape(n, m, t, h * d)  # [N, M, T, C]
+        # the residual broadcasts over the M partners: the own tokens are never tiled out
+        y = self.sublayer[0](x_own[:, None], self.self_attn.linears[3](mixed))
+        z = self.sublayer[1](y, self.feed_forward(y))
+        return z  # type: ignore[no-any-return]
+
     def forward(
         self, x_own: Tensor, x_other: Tensor, return_attn: bool = False
     ) -> tuple[Tensor, Tensor | None]:
@@ -264,6 +297,25 @@ class CrossAttention(nn.Module):
         sk_out, a_s = self.sketch_layer.attend(sk, sp.query, pp.key_for_other, sp.value, return_attn)
         ph_out, a_p = self.photo_layer.attend(ph, pp.query, sp.key_for_other, pp.value, return_attn)
         return sk_out, ph_out, a_s, a_p
+
+    def forward_all(
+        self, sk: Tensor, ph: Tensor, sk_proj: CrossProjections, ph_proj: CrossProjections
+    ) -> tuple[Tensor, Tensor]:
+        """Cross-attend every sketch (N) with every photo (M): no pair is tiled out in memory.
+
+        Args:
+            sk: sketch SA tokens [N, T, C]; ph: photo SA tokens [M, T, C].
+            sk_proj, ph_proj: their projections (``project_sketch`` / ``project_photo``).
+
+        Returns:
+            (sketch tokens [N M, T, C], photo tokens [N M, T, C]), pair (i, j) at row i * M + j,
+            equal to ``forward`` on the explicit pairs up to float rounding.
+        """
+        n, m = sk.shape[0], ph.shape[0]
+        sk_out = self.sketch_layer.attend_all(sk, sk_proj.query, ph_proj.key_for_other, sk_proj.value)
+        ph_out = self.photo_layer.attend_all(ph, ph_proj.query, sk_proj.key_for_other, ph_proj.value)
+        t, c = sk.shape[1], sk.shape[2]
+        return sk_out.reshape(n * m, t, c), ph_out.transpose(0, 1).reshape(n * m, t, c)
 
 
 def raw_token_map(tokens: Tensor, grid: int) -> Tensor:

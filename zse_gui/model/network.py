@@ -258,6 +258,15 @@ class ZseSbir(nn.Module):
         sk, ph, a_s, a_p = self.cross(sk_tokens, ph_tokens, sk_proj, ph_proj, return_attn)
         return CrossOut(sk, ph, a_s, a_p)
 
+    def forward_cross_all(
+        self, sk_tokens: Tensor, ph_tokens: Tensor, sk_proj: CrossProjections, ph_proj: CrossProjections
+    ) -> CrossOut:
+        """Cross-attention of every sketch [N, T, C] with every photo [M, T, C] -> N M pairs,
+        pair (i, j) at row i * M + j (no attention maps); ``forward_cross`` of those pairs up to
+        float rounding, without tiling the photo side out per pair."""
+        sk, ph = self.cross.forward_all(sk_tokens, ph_tokens, sk_proj, ph_proj)
+        return CrossOut(sk, ph, None, None)
+
     def anchors(self, ca_tokens: Tensor) -> Tensor:
         """CA tokens [B, 1 + P, C] -> anchors [B, A, D] via the raw reshape and the anchor conv."""
         fmap = raw_token_map(ca_tokens[:, 1:], self.cfg.grid_size)  # [B, C, g, g] (a view)
