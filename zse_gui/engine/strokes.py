@@ -44,8 +44,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PAIR_BATCH = 64  # sketch-photo pairs per CA + RN forward in pair_logits: 16-20 was best with 1 thread,
-# 64-96 with 2 (fewer, larger calls); the app runs 2 (docs/benchmarks.md, "The ranks before and after")
+PAIR_BATCH = 20  # sketch-photo pairs per CA + RN forward in pair_logits: side by side (410 pairs, quiet
+# machine) 20 took 2-4 % less than the per-photo loop with 1 thread and 5-7 % less with 2; 64 took 5-10 % more
 ENCODE_BATCH = 4  # variant sketches per SA forward: side by side on this CPU (1 thread, 20 strokes) a whole
 # attribution took 1.38 s in batches of 4, 1.42 s in 2s, 1.95 s in 8s; one batch of 41 was slower still
 
