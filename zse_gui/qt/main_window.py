@@ -320,6 +320,7 @@ class MainWindow(QMainWindow):
 
     def clear_strokes_contrast(self) -> None:
         self.explanation.strokes.contrast.clear()
+
     def stop_strokes_replay(self) -> None:
         """Stop the Strokes tab's player and put it back on the curve."""
         self.explanation.strokes.stop_player()
