@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from zse_gui.qt.state import class_seen
 from zse_gui.results import RankedItem, RetrievalResult
+from zse_gui.viz.strokes import TARGET_RGB
 
 __all__ = ["ResultsView", "movement_text"]
 
@@ -36,7 +37,7 @@ ITEM_ROLE = Qt.ItemDataRole.UserRole + 1
 UNSEEN_ROLE = Qt.ItemDataRole.UserRole + 2
 STAGE_ROLE = Qt.ItemDataRole.UserRole + 3
 TARGET_ROLE = Qt.ItemDataRole.UserRole + 4  # the photo a replay follows (outlined)
-TARGET_COLOUR = "#e8710a"
+TARGET_COLOUR = "#{:02x}{:02x}{:02x}".format(*TARGET_RGB)  # as in the Strokes tab's replay frames
 
 
 def movement_text(item: RankedItem, reranked: bool, top_k: int) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from zse_gui.viz.colors import colormap_lut, map_scores
 __all__ = [
     "CONTRIBUTION_PALETTE",
     "StrokePanel",
+    "TARGET_RGB",
     "contribution_range",
     "figure_rgb",
     "occlusion_page_figure",
@@ -46,6 +47,9 @@ __all__ = [
 ]
 
 CONTRIBUTION_PALETTE = "PuOr_r"  # orange for positive (supports), purple for negative
+# The photo a replay follows: bluish green (Okabe-Ito), a hue the contribution colours do not use;
+# the app's results grid outlines it in the same colour.
+TARGET_RGB = (0, 158, 115)
 _LEGEND_H = 44  # pixels below the drawing for the colour bar
 
 
@@ -250,7 +254,7 @@ def render_replay_frame(
         tile = _draw.fit(_draw.check_image(img, "thumbnail"), thumb)
         out[24 : 24 + thumb, x0 : x0 + thumb] = tile
         if int(replay.top[step - 1, j]) in want:
-            cv2.rectangle(out, (x0 - 2, 22), (x0 + thumb + 1, 24 + thumb + 1), (0, 158, 115), 3)
+            cv2.rectangle(out, (x0 - 2, 22), (x0 + thumb + 1, 24 + thumb + 1), TARGET_RGB, 3)
         _draw.text(out, f"#{j + 1}", (x0, 18))
     return out
 
