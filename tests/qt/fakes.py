@@ -14,13 +14,14 @@ import torch
 from explanation_fixtures import make_explanation
 
 from zse_gui.engine.gallery import GalleryIndex
+from zse_gui.engine.replay import ReplayTarget, replay_sketch
 from zse_gui.errors import CancelledError, InvalidSketchError
 from zse_gui.model.config import ZseConfig, get_config
 from zse_gui.model.factory import WeightsInfo
 from zse_gui.qt.protocols import Query
 from zse_gui.results import Explanation, RankedItem, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch, query_digest
-from zse_gui.stroke_results import OcclusionMap, PatchContrast, StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, PatchContrast, Replay, StrokeAttribution, StrokeContrast
 
 LABELS = ("cat", "dog", "owl", "cat", "dog", "owl")
 
@@ -207,6 +208,46 @@ class FakeEngine:
         curve = np.linspace(1.0, 0.0, 11, dtype=np.float32)
         photo = np.full((s, s, 3), 128, np.uint8)
         return OcclusionMap(g, window, np.zeros((g, g), np.float32), 1.0, curve, 0.5, photo)
+
+    def replay(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        target: ReplayTarget,
+        mode: str = "rerank",
+        rerank_depth: int = 50,
+        top: int = 5,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        on_prefix: Callable[[int, RetrievalResult], None] | None = None,
+    ) -> Replay:
+        """The engine's own replay, run on this double's searches."""
+        return replay_sketch(
+            self,  # type: ignore[arg-type]  # duck-typed: it needs config, weights_info and search
+            sketch,
+            gallery,
+            target,
+            mode,
+            rerank_depth,
+            top,
+            cancel,
+            progress,
+            on_prefix=on_prefix,
+        )
+
+    def contrast_strokes(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        index_a: int,
+        index_b: int,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StrokeContrast:
+        """Both results' deterministic attributions (see ``attribute_strokes``)."""
+        a = self.attribute_strokes(sketch, gallery, index_a, (index_a, index_b), cancel, progress)
+        b = self.attribute_strokes(sketch, gallery, index_b, (index_a, index_b), cancel, progress)
+        return StrokeContrast(a, b)
 
     def contrast_patches(
         self,

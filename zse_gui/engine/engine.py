@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -47,7 +47,10 @@ from zse_gui.model.layers import CrossProjections, cosine_kernel
 from zse_gui.model.network import ZseSbir
 from zse_gui.results import Explanation, Faithfulness, PreparedImage, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch, query_digest
-from zse_gui.stroke_results import OcclusionMap, PatchContrast, StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, PatchContrast, Replay, StrokeAttribution, StrokeContrast
+
+if TYPE_CHECKING:  # replay.py imports this module
+    from zse_gui.engine.replay import ReplayTarget
 
 __all__ = ["Engine", "SketchQuery", "SketchInput"]
 
@@ -544,6 +547,39 @@ class Engine:
         from zse_gui.engine.occlusion import occlusion_map  # it builds on this module
 
         return occlusion_map(self, query, gallery, index, window=window, cancel=cancel)
+
+    def replay(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        target: ReplayTarget,
+        mode: str = "rerank",
+        rerank_depth: int = 50,
+        top: int = 5,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        on_prefix: Callable[[int, RetrievalResult], None] | None = None,
+    ) -> Replay:
+        """``target``'s rank after each stroke (``zse_gui.engine.replay.replay_sketch``)."""
+        from zse_gui.engine.replay import replay_sketch  # it builds on this module
+
+        return replay_sketch(
+            self, sketch, gallery, target, mode, rerank_depth, top, cancel, progress, on_prefix=on_prefix
+        )
+
+    def contrast_strokes(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        index_a: int,
+        index_b: int,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StrokeContrast:
+        """Why A and not B per stroke (``zse_gui.engine.strokes.contrast_strokes``)."""
+        from zse_gui.engine.strokes import contrast_strokes  # it builds on this module
+
+        return contrast_strokes(self, sketch, gallery, index_a, index_b, cancel, progress)
 
     def contrast_patches(
         self,

@@ -216,8 +216,7 @@ def strokes_job(
     """
 
     def run(state: EngineState, ctx: JobContext) -> StrokesPayload:
-        from zse_gui.engine.occlusion import occlusion_map  # torch: on the worker thread only
-        from zse_gui.engine.replay import ReplayTarget, replay_sketch
+        from zse_gui.engine.replay import ReplayTarget  # torch: on the worker thread only
         from zse_gui.engine.strength import result_strength
 
         engine, gallery = need_engine(state), need_gallery(state)
@@ -251,8 +250,7 @@ def strokes_job(
         def keep_ranking(k: int, res: RetrievalResult) -> None:  # what the grid shows after stroke k
             rankings[k - 1] = dataclasses.replace(res, items=res.items[: params.top_k])
 
-        rep = replay_sketch(
-            engine,  # type: ignore[arg-type]
+        rep = engine.replay(
             sketch,
             gallery,
             ReplayTarget(f"photo:{item.path}", (item.index,)),
@@ -267,8 +265,7 @@ def strokes_job(
         ctx.emit("partial", StrokesPayload(item, strength, attr, rep, revision, None, frames, ranked))
         ctx.check()
         ctx.progress(80, 100)
-        occ = occlusion_map(
-            engine,  # type: ignore[arg-type]
+        occ = engine.occlusion_map(
             sketch,
             gallery,
             item.index,
@@ -289,8 +286,6 @@ def contrast_job(
     payload, for the side-by-side correspondences)."""
 
     def run(state: EngineState, ctx: JobContext) -> ContrastPayload:
-        from zse_gui.engine.strokes import contrast_strokes  # torch: on the worker thread only
-
         engine, gallery = need_engine(state), need_gallery(state)
 
         def stroke_progress(done: int, total: int) -> None:  # the first 30 % of the bar
@@ -299,8 +294,7 @@ def contrast_job(
         def patch_progress(done: int, total: int) -> None:  # then up to 95 %
             ctx.progress(30 + round(65 * done / max(total, 1)), 100)
 
-        con = contrast_strokes(
-            engine,  # type: ignore[arg-type]
+        con = engine.contrast_strokes(
             sketch,
             gallery,
             a.index,

@@ -16,12 +16,13 @@ from PySide6.QtCore import SignalInstance
 
 from zse_gui.results import Explanation, RankedItem, RetrievalResult, SearchStage
 from zse_gui.sketch import StrokeSketch
-from zse_gui.stroke_results import OcclusionMap, PatchContrast, StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, PatchContrast, Replay, StrokeAttribution, StrokeContrast
 
 if TYPE_CHECKING:  # the engine's types, without importing torch at run time
     import torch
 
     from zse_gui.engine.gallery import GalleryIndex
+    from zse_gui.engine.replay import ReplayTarget
     from zse_gui.model.config import ZseConfig
     from zse_gui.model.factory import WeightsInfo
     from zse_gui.qt.settings import AppSettings
@@ -102,6 +103,29 @@ class SearchEngine(Protocol):
         window: int = 2,
         cancel: Callable[[], bool] | None = None,
     ) -> OcclusionMap: ...
+
+    def replay(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        target: ReplayTarget,
+        mode: str = "rerank",
+        rerank_depth: int = 50,
+        top: int = 5,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        on_prefix: Callable[[int, RetrievalResult], None] | None = None,
+    ) -> Replay: ...
+
+    def contrast_strokes(
+        self,
+        sketch: StrokeSketch,
+        gallery: GalleryIndex,
+        index_a: int,
+        index_b: int,
+        cancel: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> StrokeContrast: ...
 
     def contrast_patches(
         self,
