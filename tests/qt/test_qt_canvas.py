@@ -88,8 +88,18 @@ def test_a_click_makes_a_dot_stroke(qtbot: Any) -> None:
 
 def test_drawing_outside_the_canvas_clamps_to_it(qtbot: Any) -> None:
     c = _canvas(qtbot)
-    c.resize(600, 400)  # the square canvas is centred: x < 100 is outside it
+    c.resize(600, 400)  # the square canvas is centred: x < 100 and x > 500 are outside it
     c.set_smoothing(False)
-    draw(qtbot, c, [(10, 10), (590, 390)])
+    draw(qtbot, c, [(300, 200), (590, 390), (10, 10)])
     pts = c.sketch().strokes[0].points
-    assert pts.min() >= 0 and pts.max() <= 511
+    assert len(pts) == 3 and pts.min() >= 0 and pts.max() <= 511
+
+
+def test_a_press_on_the_margin_draws_nothing(qtbot: Any) -> None:
+    c = _canvas(qtbot)
+    c.resize(600, 400)  # grey margins left and right of the centred square page
+    qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=QPoint(30, 200))
+    draw(qtbot, c, [(560, 50), (300, 200)])  # a drag that starts on the margin starts no stroke
+    assert c.sketch().strokes == ()
+    qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=QPoint(300, 200))  # on the page: a dot
+    assert len(c.sketch().strokes) == 1

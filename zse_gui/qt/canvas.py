@@ -198,6 +198,10 @@ class SketchCanvas(QWidget):
             return
         if event.button() != Qt.MouseButton.LeftButton:
             return
+        if not self._view_rect().contains(event.position()):
+            # A press on the grey margin around the page starts nothing: clamped to the border it
+            # would leave a dot the user cannot see, which still changes the search.
+            return
         xy = self.to_canvas(event.position())
         if self.tool == "pen":
             self._current = [xy]
