@@ -22,8 +22,17 @@ def _canvas(qtbot: Any) -> SketchCanvas:
     return c
 
 
-def draw(qtbot: Any, widget: Any, points: list[tuple[int, int]]) -> None:
-    """Press at the first point, move through the others, release at the last."""
+def draw(qtbot: Any, widget: Any, points: list[tuple[int, int]], on_page: bool = True) -> None:
+    """Press at the first point, move through the others, release at the last.
+
+    With ``on_page`` (and a canvas), points are relative to the page's top-left corner, so that a
+    test's stroke lands on the white page whatever the margins of the window it runs in; without
+    it they are widget coordinates.
+    """
+    if on_page and isinstance(widget, SketchCanvas):
+        corner = widget.to_widget((0.0, 0.0))
+        dx, dy = round(corner.x()), round(corner.y())
+        points = [(x + dx, y + dy) for x, y in points]
     qtbot.mousePress(widget, Qt.MouseButton.LeftButton, pos=QPoint(*points[0]))
     for p in points[1:]:
         qtbot.mouseMove(widget, QPoint(*p))
@@ -90,7 +99,7 @@ def test_drawing_outside_the_canvas_clamps_to_it(qtbot: Any) -> None:
     c = _canvas(qtbot)
     c.resize(600, 400)  # the square canvas is centred: x < 100 and x > 500 are outside it
     c.set_smoothing(False)
-    draw(qtbot, c, [(300, 200), (590, 390), (10, 10)])
+    draw(qtbot, c, [(300, 200), (590, 390), (10, 10)], on_page=False)
     pts = c.sketch().strokes[0].points
     assert len(pts) == 3 and pts.min() >= 0 and pts.max() <= 511
 
@@ -99,7 +108,7 @@ def test_a_press_on_the_margin_draws_nothing(qtbot: Any) -> None:
     c = _canvas(qtbot)
     c.resize(600, 400)  # grey margins left and right of the centred square page
     qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=QPoint(30, 200))
-    draw(qtbot, c, [(560, 50), (300, 200)])  # a drag that starts on the margin starts no stroke
+    draw(qtbot, c, [(560, 50), (300, 200)], on_page=False)  # a drag from the margin starts no stroke
     assert c.sketch().strokes == ()
     qtbot.mouseClick(c, Qt.MouseButton.LeftButton, pos=QPoint(300, 200))  # on the page: a dot
     assert len(c.sketch().strokes) == 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtWidgets import QApplication
 
 from zse_gui.qt.explain_views import CorrespondenceTab
 from zse_gui.qt.image_pane import ImagePane
@@ -133,3 +134,35 @@ def test_tile_tooltips_describe_the_tile_they_belong_to(qtbot: Any) -> None:
     assert "/nowhere/1.png" in v.list.item(0).toolTip() and "/nowhere/2.png" in v.list.item(1).toolTip()
     v.set_results(RetrievalResult((_item(2, 1, 0, "dog"), _item(1, 0, 1, "cat")), "rerank", 2))
     assert "/nowhere/2.png" in v.list.item(0).toolTip() and "final rank 1" in v.list.item(0).toolTip()
+
+
+def test_focus_of_a_vanishing_control_returns_to_the_canvas(qtbot: Any) -> None:
+    """Hiding or disabling the focused control must not hand Delete / Ctrl+Z to the width box."""
+    from zse_gui.qt.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    tab = win.explanation.strokes
+    win.explanation.tabs.setCurrentWidget(tab)
+    tab.play.setEnabled(True)
+    tab.versus.setEnabled(True)
+
+    tab.play.setFocus()
+    qtbot.waitUntil(tab.play.hasFocus)
+    tab.play.setEnabled(False)  # the replay stops as the drawing is cleared
+    qtbot.waitUntil(lambda: not tab.play.hasFocus())
+    assert QApplication.focusWidget() is win.canvas
+
+    tab.versus.setFocus()
+    qtbot.waitUntil(tab.versus.hasFocus)
+    tab.versus.setVisible(False)  # the contrast list goes away
+    qtbot.waitUntil(lambda: not tab.versus.hasFocus())
+    assert QApplication.focusWidget() is win.canvas
+
+    # A deliberate move (the user clicks the width box) is kept.
+    win.actions_.pen_width.setFocus(Qt.FocusReason.MouseFocusReason)
+    qtbot.waitUntil(win.actions_.pen_width.hasFocus)
+    assert not win.canvas.hasFocus()

@@ -14,6 +14,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QFontDatabase
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QLabel,
@@ -138,6 +139,9 @@ class MainWindow(QMainWindow):
         sb.addPermanentWidget(self.model_label)
 
         self.actions_ = build_menus(self)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.focusChanged.connect(self._focus_changed)
         self._forward_signals()
 
     def _forward_signals(self) -> None:
@@ -388,6 +392,20 @@ class MainWindow(QMainWindow):
         dlg.show()
 
     # ------------------------------------------------------------------ events
+    def _focus_changed(self, old: QWidget | None, new: QWidget | None) -> None:
+        """Focus whose holder vanished goes back to the canvas, not to the next field in the chain.
+
+        When the focused widget is hidden or disabled (the replay's Play button as the replay
+        stops, the contrast list as the drawing is cleared), Qt hands focus to the next widget in
+        the tab chain, here the pen-width box of the toolbar, which then takes Delete and Ctrl+Z
+        for itself. A click or Tab leaves a visible, enabled widget behind and is not redirected.
+        """
+        if new is None or new is self.canvas or not self.isAncestorOf(new):
+            return
+        if old is None or (old.isVisible() and old.isEnabled()):
+            return  # a click, Tab, or the window coming back: the user chose where focus goes
+        self.canvas.setFocus(Qt.FocusReason.OtherFocusReason)
+
     def closeEvent(self, event: QCloseEvent) -> None:
         # the controller stops the worker and saves state synchronously in its handler
         self.closing.emit()
