@@ -42,6 +42,9 @@ def test_opening_the_tab_measures_the_selected_result(qtbot: Any, sync_app: AppP
     assert seen == [0] and tab.info.text().startswith("Stroke 1:")
     tab.attribution.hovered.emit(-1.0, -1.0)
     assert seen == [0, -1] and "Orange strokes" in tab.info.text()
+    # The fake engine's stroke k contributes its point count: all support, the longest most.
+    best = int(np.argmax([len(st.points) for st in zigzag().strokes])) + 1
+    assert f"stroke {best} supports it most" in tab.info.text() and "pulls away" not in tab.info.text()
 
 
 def test_results_for_an_older_sketch_never_reach_the_tab(qtbot: Any, sync_app: AppParts) -> None:

@@ -61,6 +61,7 @@ UNTRAINED_BANNER = (
     "and a photo folder with <i>File &gt; Open gallery folder…</i> (Ctrl+G)."
 )
 STALE_RESULTS = "Updating for the new sketch…"
+STALE_MANUAL = "These results are for the previous sketch: press Search now (live search is off)."
 EMPTY_CANVAS = "Draw a sketch to search the gallery."
 PENDING_LIVE = "Searching for this sketch…"
 PENDING_MANUAL = "Live search is off: press Search now."
@@ -296,7 +297,8 @@ class Controller(FilesMixin, QObject):
         if st.shown is not None:
             current = st.shown.revision == st.revision
             self.view.set_results_stale(not current)
-            self.view.set_results_message("" if current else STALE_RESULTS)
+            stale_text = STALE_RESULTS if self.settings.live else STALE_MANUAL
+            self.view.set_results_message("" if current else stale_text)
             self.view.set_actions_enabled(current and bool(st.shown.value.items))
         else:  # nothing shown yet for any sketch: say what happens next, not "draw a sketch"
             self.view.set_results_message(PENDING_LIVE if self.settings.live else PENDING_MANUAL)

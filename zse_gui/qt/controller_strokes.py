@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from zse_gui.errors import ZseError
@@ -262,13 +263,20 @@ class StrokesController:
     def _show(self, p: StrokesPayload, attribution: bool = True) -> None:
         c = self.c
         s = p.strength
-        z = "" if s.z != s.z else f" (stands out by {s.z:.1f})"  # NaN: too few results
+        # NaN: too few results. Rounded down, so a z just under the threshold never reads as it.
+        z = "" if s.z != s.z else f" (stands out by {math.floor(s.z * 10) / 10:.1f})"
         c.view.set_strength(f"<b>Match strength:</b> {html.escape(s.label)}{z}", s.tooltip)
         try:
             if p.attribution is not None and attribution:
                 a = p.attribution
                 image, panel = render_stroke_attribution(c.state.sketch, a.contribution)
-                best = a.order()[0] + 1
+                order = a.order()
+                drop = a.contribution
+                best = int(order[0])
+                neg = [int(i) for i in order if drop[i] == drop[i] and drop[i] < 0]  # NaN != NaN
+                leads = f"stroke {best + 1} supports it most ({drop[best]:+.2f})"
+                if neg:
+                    leads += f", stroke {neg[-1] + 1} pulls away most ({drop[neg[-1]]:+.2f})"
                 summary = (
                     f"#{p.item.final_rank + 1} {html.escape(p.item.label or '')}: relation score "
                     f"{a.base_score:.3f}, "
@@ -277,9 +285,8 @@ class StrokesController:
                         if len(a.compared) > 1
                         else "ranks among the other results follow. "
                     )
-                    + f"Orange strokes support this result, purple ones pull away from it; stroke {best} "
-                    "matters most. "
-                    "Hover a stroke for its numbers."
+                    + "Orange strokes support this result, purple ones pull away from it (logit drop "
+                    f"without the stroke): {leads}. Hover a stroke for its numbers."
                 )
                 c.view.set_strokes_attribution(image, c.state.sketch, panel, stroke_hover_texts(a), summary)
             if p.replay is not None and p.replay is not self.replay_shown:  # keep a running player going

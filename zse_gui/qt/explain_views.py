@@ -316,7 +316,7 @@ class KernelTab(_RenderedTab):
     """The relation network's anchor-by-anchor cosine kernel as a heat map."""
 
 
-STALE_NOTE = "<span style='color:#b3261e'><b>Previous sketch</b> (updating…)</span> "
+STALE_NOTE = "<span style='color:#b3261e'><b>Previous sketch</b></span> "
 
 
 class ExplanationPanel(QWidget):
