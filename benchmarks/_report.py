@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,6 +15,15 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 HEADER = (
     "# Benchmarks\n\nMeasured numbers, written by the scripts in `benchmarks/` (never asserted in tests).\n"
 )
+
+
+def merge_rows(path: Path, row: dict[str, Any], key: str = "threads") -> list[dict[str, Any]]:
+    """Put ``row`` into the JSON list in ``path`` in place of the row with the same ``key``, sorted."""
+    rows = json.loads(path.read_text()) if path.exists() else []
+    rows = [r for r in rows if r.get(key) != row[key]] + [row]
+    rows.sort(key=lambda r: r[key])
+    path.write_text(json.dumps(rows, indent=2) + "\n")
+    return rows
 
 
 def machine_line() -> str:

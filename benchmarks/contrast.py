@@ -30,7 +30,7 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from benchmarks._report import machine_line, write_section  # noqa: E402
+from benchmarks._report import machine_line, merge_rows, write_section  # noqa: E402
 from zse_gui.engine.contrast import contrast_patches  # noqa: E402
 from zse_gui.engine.engine import Engine  # noqa: E402
 from zse_gui.engine.gallery import GalleryIndex  # noqa: E402
@@ -125,10 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(row, indent=2))
     if args.no_write:
         return
-    rows = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else []
-    rows = [r for r in rows if r.get("threads") != threads] + [row]
-    rows.sort(key=lambda r: r["threads"])
-    RESULTS_FILE.write_text(json.dumps(rows, indent=2) + "\n")
+    rows = merge_rows(RESULTS_FILE, row)
     lines = [
         "## Why A and not B, and the report's occlusion and contrast pages (`benchmarks/contrast.py`)",
         "",

@@ -28,7 +28,6 @@ from benchmarks._threads import early_threads
 early_threads()  # before numpy, torch and faiss start their thread pools
 
 import argparse  # noqa: E402
-import os  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -40,6 +39,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks._report import machine_line, write_section  # noqa: E402
+from benchmarks.rowread import drop_page_cache  # noqa: E402
 from zse_gui.engine.ann import DEFAULT_SHORTLIST, FaissStage1, build_faiss, ivfpq_params  # noqa: E402
 from zse_gui.engine.engine import Engine  # noqa: E402
 from zse_gui.engine.retrieval import cosine_topk  # noqa: E402
@@ -262,7 +262,7 @@ def synthetic_on_disk(
             index, params, emb, shortlist=DEFAULT_SHORTLIST, exact=bool(rescore), rescore=rescore or None
         )
         s1.params = replace(params, nprobe=nprobe, refine=cands if params.refine else 0)
-        _drop_page_cache(path)
+        drop_page_cache(path)
         got, med, p95 = per_query(s1.search, queries)
         err = _score_error(s1, emb, queries[:20])
         how = (str(rescore) if rescore else "none (8-bit scores)") if params.refine else f"all {cands}"
@@ -273,15 +273,6 @@ def synthetic_on_disk(
     lines.append("")
     del emb
     path.unlink()
-
-
-def _drop_page_cache(path: Path) -> None:
-    """Ask the kernel to drop the file's cached pages (clean pages go; nothing is lost)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def _score_error(s1: FaissStage1, emb: np.ndarray, queries: np.ndarray) -> float:

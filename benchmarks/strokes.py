@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import zse_gui.engine.strokes as strokes_mod  # noqa: E402
-from benchmarks._report import machine_line, write_section  # noqa: E402
+from benchmarks._report import machine_line, merge_rows, write_section  # noqa: E402
 from zse_gui.engine.engine import Engine  # noqa: E402
 from zse_gui.engine.preprocess import prepare_sketch  # noqa: E402
 from zse_gui.engine.replay import replay_sketch, target_rank  # noqa: E402
@@ -223,10 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(row, indent=2))
     if args.no_write:
         return
-    rows = json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.exists() else []
-    rows = [r for r in rows if r.get("threads") != threads] + [row]
-    rows.sort(key=lambda r: r["threads"])
-    RESULTS_FILE.write_text(json.dumps(rows, indent=2) + "\n")
+    rows = merge_rows(RESULTS_FILE, row)
     lines = [
         "## Stroke attribution and replay (`benchmarks/strokes.py`)",
         "",

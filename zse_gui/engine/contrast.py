@@ -27,8 +27,8 @@ from zse_gui.engine.engine import Engine, SketchInput, SketchQuery
 from zse_gui.engine.explain import MASK_FILL, patch_ink
 from zse_gui.engine.gallery import GalleryIndex
 from zse_gui.engine.preprocess import normalize, prepare_sketch
-from zse_gui.engine.strokes import encode_prepared, pair_logits
-from zse_gui.errors import ConfigError, GalleryError
+from zse_gui.engine.strokes import check_contrast_pair, encode_prepared, pair_logits
+from zse_gui.errors import ConfigError
 from zse_gui.results import PreparedImage
 from zse_gui.stroke_results import PatchContrast
 
@@ -83,12 +83,7 @@ def contrast_patches(
     """
     cfg = engine.config
     g, ps = cfg.grid_size, cfg.patch_size
-    a, b = int(index_a), int(index_b)
-    if a == b:
-        raise GalleryError("contrast needs two different results (A and B are the same photo)")
-    for i in (a, b):
-        if not 0 <= i < len(gallery):
-            raise GalleryError(f"gallery index {i} is out of range for a gallery of {len(gallery)} items")
+    a, b = check_contrast_pair(gallery, index_a, index_b)
     if not 1 <= int(window) <= g:
         raise ConfigError(f"contrast window must be 1 .. {g} patches, got {window}")
     prepared = sketch.prepared if isinstance(sketch, SketchQuery) else prepare_sketch(sketch, cfg)

@@ -287,6 +287,21 @@ def _column(
     )
 
 
+def check_contrast_pair(gallery: GalleryIndex, index_a: int, index_b: int) -> tuple[int, int]:
+    """The two gallery rows of a contrast, as ints.
+
+    Raises:
+        GalleryError: A == B, or an index outside the gallery.
+    """
+    a, b = int(index_a), int(index_b)
+    if a == b:
+        raise GalleryError("contrast needs two different results (A and B are the same photo)")
+    for i in (a, b):
+        if not 0 <= i < len(gallery):
+            raise GalleryError(f"gallery index {i} is out of range for a gallery of {len(gallery)} items")
+    return a, b
+
+
 def contrast_strokes(
     engine: Engine,
     sketch: StrokeSketch,
@@ -301,14 +316,9 @@ def contrast_strokes(
     Raises:
         GalleryError: an index outside the gallery, or A == B. InvalidSketchError, CancelledError.
     """
-    if int(index_a) == int(index_b):
-        raise GalleryError("contrast needs two different results (A and B are the same photo)")
-    for i in (index_a, index_b):
-        if not 0 <= int(i) < len(gallery):
-            raise GalleryError(f"gallery index {i} is out of range for a gallery of {len(gallery)} items")
+    cmp_idx = list(check_contrast_pair(gallery, index_a, index_b))
     if not isinstance(sketch, StrokeSketch):
         raise InvalidSketchError("a stroke contrast needs strokes (a StrokeSketch), not a raster image")
-    cmp_idx = [int(index_a), int(index_b)]
     logits, live = _variant_logits(engine, sketch, gallery, cmp_idx, None, cancel, progress)
     n = len(sketch.strokes)
     a = _column(logits, cmp_idx, live, n, 0, gallery.paths[cmp_idx[0]])
