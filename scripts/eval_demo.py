@@ -24,6 +24,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from demo_data import load_all, split_data  # noqa: E402
 from zse_gui.data.collection import SbirData  # noqa: E402
 from zse_gui.engine.preprocess import prepare_photo, prepare_sketch  # noqa: E402
 from zse_gui.eval.metrics import evaluate_scores, rank_gallery  # noqa: E402
-from zse_gui.model import create_model  # noqa: E402
+from zse_gui.model import create_model, get_config  # noqa: E402
 from zse_gui.model.lite import create_imagenet_classifier  # noqa: E402
 from zse_gui.model.network import ZseSbir  # noqa: E402
 
@@ -165,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="default", help="weight file (default: the bundled one)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument(
+        "--ca-null-key", action="store_true",
+        help="the weights were trained with the cross-attention's 'no match' keys (train_demo --ca-null-key)",
+    )  # fmt: skip
     ap.add_argument("--no-exhaustive", action="store_true", help="skip exhaustive RN (every pair)")
     ap.add_argument(
         "--sets", nargs="+", choices=("unseen", "seen_heldout"), default=["unseen", "seen_heldout"],
@@ -173,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
-    model = create_model("zse_lite", weights=args.weights)
+    model = create_model(replace(get_config("zse_lite"), ca_null_key=args.ca_null_key), weights=args.weights)
     parts = split_data(load_all())
     out: dict[str, object] = {"weights": str(args.weights), "sha256": model.weights_info.sha256}
     for key, title in (

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -48,7 +49,7 @@ from demo_data import (  # noqa: E402
 from eval_demo import _cos, batched, evaluate_model, images, summarize, table  # noqa: E402
 
 from zse_gui.data.splits import canonical_class  # noqa: E402
-from zse_gui.model import create_model, save_safetensors  # noqa: E402
+from zse_gui.model import create_model, get_config, save_safetensors  # noqa: E402
 from zse_gui.model.checkpoint import load_weights  # noqa: E402
 from zse_gui.model.lite import BACKBONE_SHA256, ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features  # noqa: E402
 from zse_gui.train.config import TrainConfig  # noqa: E402
@@ -57,6 +58,8 @@ from zse_gui.train.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCLUDE = ("sa.backbone.",)
+# The cross-attention's "no match" keys (``--ca-null-key``), one per stream.
+NULL_KEYS = ("ca.encoder.layer1.0.null_key", "ca.encoder.layer2.0.null_key")
 
 
 def gallery_version() -> str:
@@ -102,6 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         "(scikit-image sample photos; needs the tuxpaint stamps installed)",
     )  # fmt: skip
     ap.add_argument(
+        "--ca-null-key", action="store_true",
+        help="give each cross-attention stream a learnable 'no match' key (ZseConfig.ca_null_key); "
+        "with --init-weights from a file without one, the keys start from their seeded init",
+    )  # fmt: skip
+    ap.add_argument(
         "--init-weights", type=Path, default=None,
         help="start from these zse_lite weights (fine-tuning) instead of a random init",
     )  # fmt: skip
@@ -120,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--export", action="store_true", help="write models/zse_lite.safetensors")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export-only", action="store_true", help="skip training; export <out>/best.safetensors")
+    ap.add_argument(
+        "--no-eval", action="store_true",
+        help="export without evaluating (a candidate file to measure separately; no metrics in it)",
+    )  # fmt: skip
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -129,9 +141,18 @@ def main(argv: list[str] | None = None) -> int:
     train, heldout = parts["train"], parts["seen_heldout"]
     seen_names = {canonical_class(s) for s in ZSE_LITE_SEEN}
     photo_only = [c for c in train.classes if canonical_class(c) not in seen_names]
-    model = create_model("zse_lite", seed=args.seed)
+    model_cfg = replace(get_config("zse_lite"), ca_null_key=args.ca_null_key)
+    model = create_model(model_cfg, seed=args.seed)
     if args.init_weights is not None:
-        load_weights(model, args.init_weights, external_prefixes=EXCLUDE, expected_config="zse_lite")
+        # A file trained without the "no match" keys: they are the only keys allowed to be absent,
+        # and the report says so (they keep their seeded init).
+        fresh = NULL_KEYS if args.ca_null_key else ()
+        rep = load_weights(
+            model, args.init_weights, external_prefixes=EXCLUDE + fresh, expected_config="zse_lite"
+        )
+        new = [k for k in rep.external if not k.startswith(EXCLUDE)]
+        if new:
+            print(f"not in {args.init_weights.name}, kept at their seeded init: {', '.join(new)}", flush=True)
     if args.corr_weight > 0 and args.corr_prob <= 0:
         ap.error("--corr-weight needs --corr-prob > 0 (pairs whose geometry is known)")
     data = CachedViewQuadruplets(
@@ -200,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         # Gallery classes trained through pseudo-sketches of their photos only (no doodles).
         "photo_only_prob": args.photo_only_prob,
         "photo_only_classes": photo_only,
+        "ca_null_key": args.ca_null_key,
         "corr_prob": args.corr_prob,
         "composite_prob": args.composite_prob,
         "composite_backgrounds": list(TRAIN_BACKGROUNDS) if args.composite_prob > 0 else [],
@@ -243,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     fit_s = sum(segments) if train_recs else float("nan")
     steps_done = int(train_recs[-1]["step"]) if train_recs else 0
 
-    final = create_model("zse_lite")
+    final = create_model(model_cfg)
     if args.select == "best":
         load_weights(
             final, args.out / "best.safetensors", external_prefixes=EXCLUDE, expected_config="zse_lite"
@@ -269,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     final.eval()
     torch.set_grad_enabled(False)
     results = {}
-    for key in ("unseen", "seen_heldout"):
+    for key in () if args.no_eval else ("unseen", "seen_heldout"):
         d = parts[key]
         # Exhaustive RN (every pair) only on the unseen set, to keep the export quick on a CPU.
         rows = evaluate_model(final, d, exhaustive=key == "unseen")

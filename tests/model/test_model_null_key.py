@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from zse_gui.errors import WeightsError
 from zse_gui.model import ZseSbir, save_safetensors
@@ -64,3 +65,28 @@ def test_null_key_takes_mass_off_the_tokens() -> None:
     assert torch.allclose(plain.sum(-1), torch.ones(()), atol=1e-5)
     sums = with_null.sum(-1)
     assert (sums < 1 - 1e-4).all() and (sums > 0).all()
+
+
+def test_fine_tuning_a_file_without_null_keys_names_them(tmp_path: Path) -> None:
+    """``train_demo --ca-null-key --init-weights <old file>``: only the null keys may be absent, the
+    report lists them, they keep the new model's init, and everything else loads strictly."""
+    old = _model(False, seed=4)
+    path = tmp_path / "old.safetensors"
+    save_safetensors(old, path, "zse_test")
+    new = _model(True, seed=5)
+    init = new.state_dict()["ca.encoder.layer1.0.null_key"].clone()
+    fresh = tuple(k for k in new.state_dict() if k.endswith(".null_key"))  # zse_test also has a CA copy
+    assert set(fresh) >= NULL_KEYS
+    rep = load_weights(new, path, expected_config="zse_test", external_prefixes=fresh)
+    assert set(rep.external) == set(fresh) and not rep.missing
+    assert torch.equal(new.state_dict()["ca.encoder.layer1.0.null_key"], init)
+    for k, v in old.state_dict().items():
+        assert torch.equal(new.state_dict()[k], v), k
+    # Naming the null keys excuses nothing else: a file that lacks another tensor is still refused.
+    tensors = load_file(path)
+    dropped = next(k for k in sorted(tensors) if k.startswith("ca.encoder.layer1.0.") and "null" not in k)
+    del tensors[dropped]
+    short = tmp_path / "short.safetensors"
+    save_file(tensors, short)
+    with pytest.raises(WeightsError, match="missing"):
+        load_weights(_model(True), short, external_prefixes=fresh)
