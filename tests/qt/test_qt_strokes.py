@@ -6,8 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
+from zse_gui.qt import contrast_pane
 from zse_gui.qt.app import AppParts
+from zse_gui.qt.controller_strokes import contrast_export_base
 from zse_gui.qt.state import StrokesPayload
 from zse_gui.qt.worker import JobResult
 from zse_gui.sketch import Stroke, StrokeSketch
@@ -162,7 +165,7 @@ def test_stroke_colours_arrive_before_the_ranks(qtbot: Any, sync_app: AppParts) 
 
 
 def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(
-    qtbot: Any, sync_app: AppParts, tmp_path: Path
+    qtbot: Any, sync_app: AppParts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _show_strokes(sync_app)
     c = sync_app.controller
@@ -187,6 +190,19 @@ def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(
     assert pane.text.text().startswith(f"Patch row {r + 1}, col {col + 1}: towards")
     pane.patches.hovered.emit(-1.0, -1.0)
     assert pane.text.text().startswith("Patches pulling most towards #")
+    # The Export dialog offers a base name that says which two results (not "contrast" again, which
+    # the writer appends itself).
+    offered: list[str] = []
+
+    def fake_dialog(_parent: Any, _title: str, default: str, _filter: str) -> tuple[str, str]:
+        offered.append(default)
+        return "", ""
+
+    monkeypatch.setattr(contrast_pane.QFileDialog, "getSaveFileName", fake_dialog)
+    pane.export.click()
+    assert len(offered) == 1 and offered[0].startswith("why_1") and "_not_2" in offered[0]
+    assert "contrast" not in offered[0]
+    assert contrast_export_base("#1 fish", "#3 sea horse") == "why_1_fish_not_3_sea_horse"
     sync_app.window.contrast_export_requested.emit(str(tmp_path / "why.png"))  # a typed suffix is dropped
     for name in ("why_contrast_patches.png", "why_contrast_correspondences.png", "why_contrast.png"):
         assert (tmp_path / name).is_file(), name

@@ -70,6 +70,7 @@ class ContrastPane(QWidget):
         lay.addLayout(foot)
         self._open = False
         self._summary = ""
+        self._export_base = "why"
         self._cell_at: Callable[[float, float], int | None] | None = None
         self._cell_texts: list[str] = []
         self.patches.hovered.connect(self._on_patches_hovered)
@@ -82,13 +83,16 @@ class ContrastPane(QWidget):
         text: str,
         cell_at: Callable[[float, float], int | None] | None = None,
         cell_texts: list[str] | None = None,
+        export_base: str = "",
     ) -> None:
         """Show the two images (None = still being computed) and the summary; Export once complete.
 
         ``cell_at(x, y)`` maps a pixel of the patch image to a patch id, whose hover line is
-        ``cell_texts[id]``.
+        ``cell_texts[id]``. ``export_base`` is the base name the Export dialog offers (the files add
+        ``_contrast...`` to it).
         """
         self._summary, self._cell_at, self._cell_texts = text, cell_at, list(cell_texts or [])
+        self._export_base = export_base or "why"
         self.patches.set_image(patches, "Scoring the sketch with each patch masked…")
         self.correspondences.set_image(correspondences, "")
         self.text.setText(text)
@@ -122,7 +126,7 @@ class ContrastPane(QWidget):
 
     def _on_export_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Export contrast (base name)", "contrast", "All files (*)"
+            self, "Export contrast (base name)", self._export_base, "All files (*)"
         )
         if path:
             self.export_requested.emit(path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import html
 import logging
 import math
+import re
 from typing import TYPE_CHECKING
 
 from zse_gui.errors import ZseError
@@ -215,6 +216,7 @@ class StrokesController:
             " ".join(contrast_lines(view)[1:3]) + " Hover a patch for its numbers.",
             lambda x, y: patch_contrast_at(con, PATCH_VIEW_SIZE, x, y),
             patch_contrast_texts(con, na, nb),
+            export_base=contrast_export_base(na, nb),
         )
 
     def export_contrast(self, path: str) -> None:
@@ -344,3 +346,13 @@ class StrokesController:
         if self.replaying:
             self.replaying = False
             self.c.view.end_replay_frame()
+
+
+def contrast_export_base(name_a: str, name_b: str) -> str:
+    """The base file name offered for a contrast's files: ``why_1_fish_not_3_whale`` for "#1 fish"
+    and "#3 whale" (the writer appends ``_contrast``, ``_contrast_patches``, ...)."""
+
+    def part(name: str) -> str:
+        return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_") or "result"
+
+    return f"why_{part(name_a)}_not_{part(name_b)}"

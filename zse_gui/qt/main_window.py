@@ -319,8 +319,11 @@ class MainWindow(QMainWindow):
         text: str,
         cell_at: Callable[[float, float], int | None] | None = None,
         cell_texts: list[str] | None = None,
+        export_base: str = "",
     ) -> None:
-        self.explanation.strokes.contrast.set_contrast(patches, correspondences, text, cell_at, cell_texts)
+        self.explanation.strokes.contrast.set_contrast(
+            patches, correspondences, text, cell_at, cell_texts, export_base
+        )
 
     def clear_strokes_contrast(self) -> None:
         self.explanation.strokes.contrast.clear()
