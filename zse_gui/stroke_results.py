@@ -214,7 +214,8 @@ class MatchStrength:
             logit against the other scored results of the same sketch.
         percentile: share of the other scored results with a lower logit, in [0, 1].
         score: the raw relation score (sigmoid), for reference.
-        label: ``"clear match"``, ``"possible match"`` or ``"no clear match"``.
+        label: ``"clear match"``, ``"no clear match"``, ``"not enough results to compare"`` or
+            ``"too little drawn to judge"`` (z is NaN for the last two).
         pool: how many scores the distribution had (the re-ranked shortlist).
         tooltip: a plain-language explanation of the number.
     """

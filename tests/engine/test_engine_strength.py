@@ -9,8 +9,15 @@ import pytest
 
 from zse_gui.engine.engine import Engine
 from zse_gui.engine.gallery import GalleryIndex
-from zse_gui.engine.strength import MIN_POOL, match_strength, result_strength, strength_z
-from zse_gui.sketch import read_stroke_file
+from zse_gui.engine.strength import (
+    MIN_INK_SHARE,
+    MIN_POOL,
+    TOO_LITTLE_INK,
+    match_strength,
+    result_strength,
+    strength_z,
+)
+from zse_gui.sketch import Stroke, StrokeSketch, read_stroke_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,3 +46,25 @@ def test_strength_is_a_robust_gap() -> None:
     assert np.isfinite(flat.z)  # the spread floor: identical others do not divide by zero
     few = match_strength(2.0, np.zeros(MIN_POOL - 1))
     assert np.isnan(few.z) and few.label == "not enough results to compare"
+
+
+def test_a_dot_gets_no_strength_however_far_its_best_photo_stands_out(
+    lite: Engine, lite_gallery: GalleryIndex
+) -> None:
+    """A single dot is blown up to the whole model input by the ink crop: its best photo may stand
+    out by chance, and the strength must not call that a clear match."""
+    canvas = (512, 512)
+    dot = StrokeSketch((Stroke(np.array([[250.0, 250.0], [251.0, 250.5]]), width=3.0),), canvas)
+    assert dot.ink_extent == pytest.approx(4.0)
+    res = lite.search(dot, lite_gallery, top_k=20, rerank_depth=20)
+    share = dot.ink_extent / max(canvas)
+    assert share < MIN_INK_SHARE
+    s = result_strength(res, 0, ink_share=share)
+    assert s.label == TOO_LITTLE_INK and np.isnan(s.z)
+    assert "Draw more" in s.tooltip and s.pool == result_strength(res, 0).pool
+    # The fish sample is a drawing: its strength is the usual one.
+    fish = read_stroke_file(ROOT / "resources" / "sketches" / "fish.json")
+    fshare = fish.ink_extent / max(fish.canvas_size)
+    assert fshare > 0.3
+    res = lite.search(fish, lite_gallery, top_k=20, rerank_depth=20)
+    assert result_strength(res, 0, ink_share=fshare) == result_strength(res, 0)

@@ -22,11 +22,24 @@ import numpy as np
 from zse_gui.results import RetrievalResult
 from zse_gui.stroke_results import MatchStrength
 
-__all__ = ["MIN_POOL", "MIN_SPREAD", "NO_CLEAR_MATCH_Z", "match_strength", "result_strength", "strength_z"]
+__all__ = [
+    "MIN_INK_SHARE",
+    "MIN_POOL",
+    "MIN_SPREAD",
+    "NO_CLEAR_MATCH_Z",
+    "TOO_LITTLE_INK",
+    "match_strength",
+    "result_strength",
+    "strength_z",
+]
 
 NO_CLEAR_MATCH_Z = 3.0  # fitted by benchmarks/strength.py for the bundled zse_lite (v2) on held-out doodles
 MIN_SPREAD = 0.05  # logits: a floor for the spread, so identical scores do not divide by zero
 MIN_POOL = 5  # fewer other scores than this: no distribution to stand out from
+# Ink whose bounding box is under this share of the canvas's longer side (a dot, a tick) is blown
+# up to the whole model input by the ink crop: whatever scores best then stands out by chance.
+MIN_INK_SHARE = 0.04
+TOO_LITTLE_INK = "too little drawn to judge"
 
 
 def strength_z(logit: float, others: Sequence[float] | np.ndarray) -> float:
@@ -78,16 +91,33 @@ def match_strength(
 
 
 def result_strength(
-    result: RetrievalResult, position: int = 0, threshold: float = NO_CLEAR_MATCH_Z
+    result: RetrievalResult,
+    position: int = 0,
+    threshold: float = NO_CLEAR_MATCH_Z,
+    ink_share: float | None = None,
 ) -> MatchStrength:
     """``match_strength`` of item ``position`` of a re-ranked result against its other re-ranked items.
 
     Items without a relation logit (stage 1 only) are not part of the distribution; an item
-    without one gets the "not enough results" strength.
+    without one gets the "not enough results" strength. ``ink_share`` (the sketch's ink extent over
+    the canvas's longer side): under ``MIN_INK_SHARE`` the strength says "too little drawn to
+    judge" instead of a z, however far the result stands out.
     """
     logits = [it.rn_logit for it in result.items]
     mine = logits[position]
     others = [v for k, v in enumerate(logits) if k != position and v is not None]
     if mine is None:
         return match_strength(float("nan"), [], threshold)
-    return match_strength(float(mine), others, threshold)
+    s = match_strength(float(mine), others, threshold)
+    if ink_share is not None and ink_share < MIN_INK_SHARE:
+        return MatchStrength(
+            float("nan"),
+            s.percentile,
+            s.score,
+            TOO_LITTLE_INK,
+            s.pool,
+            f"The drawing is a dot or a tick ({ink_share:.0%} of the canvas across; under "
+            f"{MIN_INK_SHARE:.0%}). The model enlarges the ink to fill its input, so any photo can stand "
+            f"out for it (here by {s.z:.1f}). Draw more of the object to get a match strength.",
+        )
+    return s

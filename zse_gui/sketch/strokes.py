@@ -59,6 +59,17 @@ class StrokeSketch:
     def is_empty(self) -> bool:
         return not any(len(s.points) for s in self.strokes)
 
+    @property
+    def ink_extent(self) -> float:
+        """The longer side of the ink's bounding box in canvas pixels, pen width included (0 when
+        empty). A dot is about its pen width; a drawing, a good part of the canvas."""
+        pts = [np.asarray(s.points, np.float64).reshape(-1, 2) for s in self.strokes if len(s.points)]
+        if not pts:
+            return 0.0
+        xy = np.concatenate(pts)
+        pen = max(float(s.width) for s in self.strokes if len(s.points))
+        return float(np.ptp(xy, axis=0).max()) + pen
+
 
 def sketch_to_json(sketch: StrokeSketch) -> dict[str, Any]:
     """``{"canvas_size": [w, h], "strokes": [{"width": w, "points": [[x, y], ...]}, ...]}``.
