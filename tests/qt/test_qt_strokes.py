@@ -161,7 +161,7 @@ def test_stroke_colours_arrive_before_the_ranks(qtbot: Any, sync_app: AppParts) 
     _show_strokes(sync_app)
     assert seen[0] == ("partial", 1), "the target's own scores first"
     assert seen[-1][1] > 1, "then the attribution ranked among the other results"
-    assert "compared" in sync_app.window.explanation.strokes.info.text()
+    assert "among the first" in sync_app.window.explanation.strokes.info.text()
 
 
 def test_the_contrast_area_shows_patches_and_both_correspondences_and_exports(

@@ -283,7 +283,8 @@ class StrokesController:
                     f"#{p.item.final_rank + 1} {html.escape(p.item.label or '')}: relation score "
                     f"{a.base_score:.3f}, "
                     + (
-                        f"rank {a.base_rank + 1} of {len(a.compared)} compared. "
+                        f"rank {a.base_rank + 1} among the first {len(a.compared)} results (stroke ranks are "
+                        "within these). "
                         if len(a.compared) > 1
                         else "ranks among the other results follow. "
                     )
