@@ -78,7 +78,14 @@ def test_each_stroke_of_the_replay_shows_in_the_main_canvas_and_grid(qtbot: Any,
     assert c.state.shown is before[6] and c.state.result is not None
     assert c.state.sketch is before[8] and _same_strokes(c.state.sketch.strokes, zigzag().strokes)
 
+    # A click on a replayed tile selects nothing, changes nothing, and says why.
+    rect = w.results.replay_list.visualItemRect(w.results.replay_list.item(0))
+    qtbot.mouseClick(w.results.replay_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert "picks nothing" in w.results.replay_message.text()
+    assert "stroke 1 of 2" in w.results.replay_message.text()
+    assert c.state.shown is before[6] and w.results.replaying
     tab.step.setValue(2)  # the last prefix is the whole drawing: its ranking is the real one
+    assert "picks nothing" not in w.results.replay_message.text()
     assert _indices(w.results.replay_list) == before[5]
 
     tab.step.setValue(0)

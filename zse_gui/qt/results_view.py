@@ -57,6 +57,12 @@ def movement_text(item: RankedItem, reranked: bool, top_k: int) -> tuple[str, st
     return "=", "gray"
 
 
+REPLAY_CLICK_HINT = (
+    "<i>This ranking is a replay and picks nothing: stop the replay in the Strokes tab, or draw, to "
+    "get back to the results.</i>"
+)
+
+
 class _ThumbCache:
     """Scaled thumbnails by path, least recently used dropped first."""
 
@@ -211,6 +217,9 @@ class ResultsView(QWidget):
         self.replay_message.setWordWrap(True)
         self.replay_message.setTextFormat(Qt.TextFormat.RichText)
         self.replay_message.setStyleSheet(f"color: {TARGET_COLOUR};")
+        self._replay_text = ""
+        # A click on a replayed tile picks nothing (that ranking is not current): say so.
+        self.replay_list.itemClicked.connect(self._on_replay_item_clicked)
         replay = QWidget(self)
         rlay = QVBoxLayout(replay)
         rlay.setContentsMargins(0, 0, 0, 0)
@@ -253,8 +262,14 @@ class ResultsView(QWidget):
             w = self._tile(item, reranked, seen)
             w.setData(TARGET_ROLE, item.index == target)
             self.replay_list.addItem(w)
+        self._replay_text = text
         self.replay_message.setText(text)
         self.pages.setCurrentIndex(1)
+
+    def _on_replay_item_clicked(self, _item: QListWidgetItem) -> None:
+        self.replay_message.setText(
+            (self._replay_text + "<br>" if self._replay_text else "") + REPLAY_CLICK_HINT
+        )
 
     def end_replay(self) -> None:
         """Back to the real ranking, as it was left (or as it arrived meanwhile)."""
