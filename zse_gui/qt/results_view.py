@@ -218,6 +218,10 @@ class ResultsView(QWidget):
         self.replay_message.setTextFormat(Qt.TextFormat.RichText)
         self.replay_message.setStyleSheet(f"color: {TARGET_COLOUR};")
         self._replay_text = ""
+        # Room for the frame's two lines and the click hint: the grid under it stays put while
+        # the text changes from stroke to stroke.
+        self.replay_message.setMinimumHeight(4 * self.replay_message.fontMetrics().lineSpacing())
+        self.replay_message.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         # A click on a replayed tile picks nothing (that ranking is not current): say so.
         self.replay_list.itemClicked.connect(self._on_replay_item_clicked)
         replay = QWidget(self)
