@@ -27,6 +27,7 @@ from zse_gui.qt.jobs import SearchParams, contrast_job, strokes_job
 from zse_gui.qt.state import ContrastPayload, StrokesPayload
 from zse_gui.qt.worker import JobResult
 from zse_gui.sketch import StrokeSketch
+from zse_gui.stroke_results import StrokeAttribution
 from zse_gui.viz.contrast import (
     ContrastView,
     contrast_lines,
@@ -272,13 +273,7 @@ class StrokesController:
             if p.attribution is not None and attribution:
                 a = p.attribution
                 image, panel = render_stroke_attribution(c.state.sketch, a.contribution)
-                order = a.order()
-                drop = a.contribution
-                best = int(order[0])
-                neg = [int(i) for i in order if drop[i] == drop[i] and drop[i] < 0]  # NaN != NaN
-                leads = f"stroke {best + 1} supports it most ({drop[best]:+.2f})"
-                if neg:
-                    leads += f", stroke {neg[-1] + 1} pulls away most ({drop[neg[-1]]:+.2f})"
+                leads = stroke_leads(a)
                 summary = (
                     f"#{p.item.final_rank + 1} {html.escape(p.item.label or '')}: relation score "
                     f"{a.base_score:.3f}, "
@@ -357,3 +352,19 @@ def contrast_export_base(name_a: str, name_b: str) -> str:
         return re.sub(r"[^0-9A-Za-z]+", "_", name).strip("_") or "result"
 
     return f"why_{part(name_a)}_not_{part(name_b)}"
+
+
+def stroke_leads(a: StrokeAttribution) -> str:
+    """The summary's clause naming the stroke that supports the result most and the one that pulls
+    away most; strokes without a measure (NaN: leaving the only stroke out leaves no ink) count as
+    neither."""
+    drop = a.contribution
+    known = [int(i) for i in a.order() if drop[i] == drop[i]]  # NaN != NaN
+    if not known:
+        return "no stroke could be left out and leave ink to search with, so none has a measure (draw more)"
+    pos = [i for i in known if drop[i] > 0]
+    neg = [i for i in known if drop[i] < 0]
+    leads = f"stroke {pos[0] + 1} supports it most ({drop[pos[0]]:+.2f})" if pos else "no stroke supports it"
+    if neg:
+        leads += f", stroke {neg[-1] + 1} pulls away most ({drop[neg[-1]]:+.2f})"
+    return leads
