@@ -21,6 +21,12 @@ every round interleaved, so the ratios to Lite0 hold even on a shared, noisy CPU
 FLOPs come from ``torch.utils.flop_counter`` (exact, noise-free). Nothing is trained; nothing is
 asserted. Run: ``nice .venv/bin/python -m benchmarks.backbones [--rounds 20]``; writes the
 "backbones" block of docs/backbones.md.
+
+``--frozen-retrieval`` instead measures what the frozen features alone retrieve, for each backbone:
+the demo model card's frozen baselines (stride-16 map and full network, globally average-pooled,
+cosine) on its unseen split (625 Quick, Draw! doodles against 52 photos, 224 px, preprocessed as the
+app does; ``scripts/eval_demo.py``'s code). It needs ``../shared/data/quickdraw`` and writes the
+"backbones-frozen" block.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from benchmarks._report import machine_line, write_section  # noqa: E402
 from benchmarks.demo_latency import sketches  # noqa: E402
 from zse_gui.engine.engine import Engine  # noqa: E402
 from zse_gui.engine.retrieval import cosine_topk  # noqa: E402
+from zse_gui.model import get_config  # noqa: E402
 from zse_gui.model.lite import LITE_PACKAGES, LiteSelfAttentionEncoder, create_imagenet_classifier  # noqa: E402
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "backbones.md"
@@ -103,14 +110,76 @@ def standin(model: Any, backbone: nn.Module, width: int, grid: int = 14) -> Lite
     return enc.eval()
 
 
+def frozen_retrieval(write: bool) -> None:
+    """Unseen-split retrieval of each backbone's pooled frozen features (no training)."""
+    import sys
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))
+    from demo_data import QUICKDRAW, load_all, split_data
+    from eval_demo import _cos, chance, images, summarize
+
+    if not QUICKDRAW.is_dir():
+        print(f"{QUICKDRAW} not found: nothing measured")
+        return
+    t0 = time.perf_counter()
+    data = split_data(load_all())["unseen"]
+    cfg = get_config("zse_lite")
+    sk, ph = images(data, "sketch", cfg), images(data, "photo", cfg)
+    ql, gl = data.sketch_labels(), data.photo_labels()
+    rows = {"chance (random ranking)": chance(ql, gl)}
+    for v in VARIANTS:
+        clf = create_imagenet_classifier(v)
+
+        @torch.inference_mode()
+        def pooled(x: Tensor, clf: Any = clf) -> tuple[Tensor, Tensor]:
+            """(stride-16 map pooled, full network pooled) of a batch, in one pass."""
+            h = list(clf.blocks)
+            s16 = nn.Sequential(*h[:STRIDE16_STAGES])(clf.bn1(clf.conv_stem(x)))
+            top = clf.bn2(clf.conv_head(nn.Sequential(*h[STRIDE16_STAGES:])(s16)))
+            return s16.mean((2, 3)), clf.forward_head(top, pre_logits=True)
+
+        def encode(x: Tensor, pooled: Callable[[Tensor], tuple[Tensor, Tensor]] = pooled) -> list[Tensor]:
+            parts = [pooled(x[i : i + 32]) for i in range(0, len(x), 32)]
+            return [torch.cat([p[k] for p in parts]) for k in (0, 1)]
+
+        (sk16, skfull), (ph16, phfull) = encode(sk), encode(ph)
+        name = v.replace("lite", "Lite")
+        rows[f"frozen {name} stride-16, pooled ({sk16.shape[1]}-d)"] = summarize(_cos(sk16, ph16), ql, gl)
+        rows[f"frozen {name} full network, pooled ({skfull.shape[1]}-d)"] = summarize(
+            _cos(skfull, phfull), ql, gl
+        )
+    lines = [
+        f"Machine: {machine_line()}; {time.perf_counter() - t0:.0f} s. Unseen classes of the demo model "
+        f"card: {len(ql)} Quick, Draw! doodles ranked among {len(gl)} photos of {len(data.classes)} "
+        "classes, all at 224 px with zse_lite's preprocessing; cosine of globally average-pooled frozen "
+        "features, no training. The Lite0 rows repeat the card's baselines.",
+        "",
+        "| features | mAP@all | Prec@100 | top-1 | top-5 |",
+        "|---|---|---|---|---|",
+    ]
+    for label, m in rows.items():
+        lines.append(
+            f"| {label} | {m['map_all']:.3f} | {m['prec_100']:.3f} | {m['top1']:.3f} | {m['top5']:.3f} |"
+        )
+    body = "\n".join(lines)
+    print(body)
+    if write:
+        write_section("backbones-frozen", body, doc=DOC)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=20, help="timed rounds (every case once per round)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch/BLAS threads (default 1)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/backbones.md alone")
+    ap.add_argument("--frozen-retrieval", action="store_true", help="frozen-feature mAP instead of timing")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.frozen_retrieval:
+        frozen_retrieval(write=not args.no_write)
+        return
     load_before = os.getloadavg()[0]
 
     eng = Engine.from_name("zse_lite", weights="default", device="cpu", precision="fp32")
