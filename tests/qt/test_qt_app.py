@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,9 @@ from PySide6.QtCore import QPoint, Qt
 
 from zse_gui.qt.app import AppParts, build_window, choose_model, parse_args
 from zse_gui.qt.settings import AppSettings, load_settings
+from zse_gui.qt.state import Stamped
+from zse_gui.qt.worker import JobResult
+from zse_gui.results import RetrievalResult
 
 from .conftest import zigzag
 from .test_qt_canvas import draw
@@ -463,3 +467,35 @@ def test_text_windows_have_a_close_button(qtbot: Any, sync_app: AppParts) -> Non
     assert close is not None
     close.click()
     assert not dialogs[-1].isVisible()
+
+
+def _reranked(result: RetrievalResult, order: list[int]) -> RetrievalResult:
+    """The same items in another order, as the next sketch's final ranking would bring them."""
+    items = tuple(replace(result.items[k], final_rank=r) for r, k in enumerate(order))
+    return replace(result, items=items)
+
+
+def test_the_explanation_follows_number_one_until_the_user_picks_a_result(
+    qtbot: Any, sync_app: AppParts
+) -> None:
+    _draw_on_window(qtbot, sync_app)
+    c, w = sync_app.controller, sync_app.window
+    first = c.state.result
+    assert first is not None and c.state.explained is not None and len(first.items) >= 5
+    assert c.state.explained.item.index == first.items[0].index and not w.results.user_chose
+
+    def arrive(result: RetrievalResult) -> None:  # the next sketch's final ranking (same revision)
+        c._on_search_result(JobResult("search", 99, "done", Stamped(c.state.revision, result)))
+
+    # The photo explained as #1 drops to #4: the new #1 is explained, not the old one down the grid.
+    moved = _reranked(first, [4, 1, 2, 0, 3, *range(5, len(first.items))])
+    arrive(moved)
+    assert c.state.explained is not None and c.state.explained.item.index == moved.items[0].index
+    assert w.selected_result() is not None and w.selected_result().final_rank == 0
+    # A result the user picks is followed (and explained) while later rankings still list it.
+    w.select_result(2)
+    picked = w.selected_result()
+    assert picked is not None and w.results.user_chose
+    arrive(first)
+    assert c.state.explained is not None and c.state.explained.item.index == picked.index
+    assert w.selected_result() is not None and w.selected_result().index == picked.index

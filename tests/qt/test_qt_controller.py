@@ -73,7 +73,7 @@ def test_search_shows_stage1_then_reranked_results(qtbot: Any, view: MagicMock, 
     assert calls[1].args[1] == frozenset({"cat"}), "seen classes go to the grid for the zero-shot badges"
     latencies = [call.args[0] for call in view.set_latency.call_args_list]
     assert "re-ranking…" in latencies[0] and "re-rank K=3 12 ms" in latencies[1]
-    view.select_result.assert_called_once_with(0)  # nothing selected yet: the top result is explained
+    view.select_result.assert_called_once_with(0, chosen=False)  # the app, not the user, picks #1
 
 
 def test_search_waits_for_a_gallery(qtbot: Any, view: MagicMock, tmp_path: Path) -> None:

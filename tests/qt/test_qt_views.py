@@ -166,3 +166,35 @@ def test_focus_of_a_vanishing_control_returns_to_the_canvas(qtbot: Any) -> None:
     win.actions_.pen_width.setFocus(Qt.FocusReason.MouseFocusReason)
     qtbot.waitUntil(win.actions_.pen_width.hasFocus)
     assert not win.canvas.hasFocus()
+
+
+def test_only_a_pick_follows_its_photo_into_the_next_ranking(qtbot: Any) -> None:
+    v = ResultsView()
+    qtbot.addWidget(v)
+    v.resize(400, 300)
+    v.show()
+    qtbot.waitExposed(v)
+    first = tuple(_item(i, i, i, "cat") for i in range(6))
+    v.set_results(RetrievalResult(first, "rerank", 6))
+    v.select_row(0, chosen=False)  # the app explains #1 of a new ranking
+    assert v.selected_item() is not None and not v.user_chose
+    # The next sketch ranks photo 0 fourth: the app's selection is dropped (the controller then
+    # selects and explains the new #1) instead of following photo 0 down the grid.
+    moved = tuple(_item(i, k, k, "cat") for k, i in enumerate((5, 4, 3, 0, 1, 2)))
+    v.set_results(RetrievalResult(moved, "rerank", 6))
+    assert v.selected_item() is None
+    # A tile the user picks is followed into the next ranking.
+    v.select_row(0, chosen=False)
+    rect = v.list.visualItemRect(v.list.item(2))
+    qtbot.mouseClick(v.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert v.user_chose and v.selected_item() is not None and v.selected_item().index == 3
+    v.set_results(RetrievalResult(first, "rerank", 6))
+    assert v.selected_item() is not None and v.selected_item().index == 3
+    # A click on the tile the app had selected pins it as well.
+    v.set_results(RetrievalResult(moved, "rerank", 6))
+    v.select_row(0, chosen=False)
+    rect = v.list.visualItemRect(v.list.item(0))
+    qtbot.mouseClick(v.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert v.user_chose
+    v.set_results(RetrievalResult(first, "rerank", 6))
+    assert v.selected_item() is not None and v.selected_item().index == 5

@@ -471,7 +471,7 @@ class Controller(FilesMixin, QObject):
         selected = self.view.selected_result()
         current = None if selected is None else self._current_item(selected.index)
         if current is None:
-            self.view.select_result(0)  # emits result_selected -> explain
+            self.view.select_result(0, chosen=False)  # emits result_selected -> explain
         else:
             self._request_explanation(current)
 

@@ -219,8 +219,8 @@ class MainWindow(QMainWindow):
     def selected_result(self) -> RankedItem | None:
         return self.results.selected_item()
 
-    def select_result(self, row: int) -> None:
-        self.results.select_row(row)
+    def select_result(self, row: int, chosen: bool = True) -> None:
+        self.results.select_row(row, chosen)
 
     def set_sketch(self, sketch: StrokeSketch, image: SketchImage | None = None) -> None:
         """Load strokes and the sketch image under them into the canvas (one undoable edit; emits

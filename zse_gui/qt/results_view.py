@@ -195,7 +195,13 @@ class ResultsView(QWidget):
         self.result: RetrievalResult | None = None
         self.list = self._make_list("resultsList", "Retrieval results")
         self.list.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
+        # Whether the selection is the user's pick (a click, the keyboard, a reopened session) or
+        # the app's (#1 selected when a ranking arrives): only a pick follows its photo into the
+        # next ranking; otherwise the next ranking's #1 is explained.
+        self.user_chose = False
+        self._chosen_next = True
         self.list.currentItemChanged.connect(self._on_list_current_changed)
+        self.list.itemClicked.connect(self._on_list_item_clicked)
         self._dim = QGraphicsOpacityEffect(self.list)  # the tiles are painted by hand: fade them
         self._dim.setOpacity(0.35)
         self._dim.setEnabled(False)
@@ -294,8 +300,9 @@ class ResultsView(QWidget):
     def set_results(
         self, result: RetrievalResult | None, seen: frozenset[str] | None = None, stale: bool = False
     ) -> None:
-        """Show a ranking from the top, keeping the selected gallery item selected when it is
-        still listed (without scrolling to it: a new ranking is read from its first tile).
+        """Show a ranking from the top, keeping the user's picked gallery item selected when it is
+        still listed (without scrolling to it: a new ranking is read from its first tile); a
+        selection the app made (#1 of the previous ranking) is dropped, so #1 is explained again.
 
         Args:
             result: the ranking, or None to empty the grid.
@@ -312,7 +319,10 @@ class ResultsView(QWidget):
         keep_row = -1
         for row, item in enumerate(result.items if result is not None else ()):
             self.list.addItem(self._tile(item, reranked, seen))
-            if prev is not None and item.index == prev.index:
+            # the app's own selection stays only while its photo is still #1, or while a replay of
+            # its drawing is on show (switching would end the replay the user is watching)
+            follow = self.user_chose or row == 0 or self.replaying
+            if prev is not None and item.index == prev.index and follow:
                 keep_row = row
         if keep_row >= 0:
             self.list.setCurrentRow(keep_row)
@@ -362,12 +372,21 @@ class ResultsView(QWidget):
         item: RankedItem | None = cur.data(ITEM_ROLE) if cur is not None else None
         return item
 
-    def select_row(self, row: int) -> None:
-        """Select a result by row (emits ``result_selected``)."""
-        self.list.setCurrentRow(row)
+    def select_row(self, row: int, chosen: bool = True) -> None:
+        """Select a result by row (emits ``result_selected``); ``chosen=False`` for the app's own
+        choice (see ``user_chose``)."""
+        self._chosen_next = chosen
+        try:
+            self.list.setCurrentRow(row)
+        finally:
+            self._chosen_next = True
 
     def _on_list_current_changed(
         self, current: QListWidgetItem | None, previous: QListWidgetItem | None
     ) -> None:
         if current is not None:
+            self.user_chose = self._chosen_next
             self.result_selected.emit(current.data(ITEM_ROLE))
+
+    def _on_list_item_clicked(self, _item: QListWidgetItem) -> None:
+        self.user_chose = True  # a click on the tile the app had selected pins it too
