@@ -46,7 +46,15 @@ from demo_data import (  # noqa: E402
     precompute_views,
     split_data,
 )
-from eval_demo import _cos, batched, evaluate_model, images, summarize, table  # noqa: E402
+from eval_demo import (  # noqa: E402
+    _cos,
+    batched,
+    evaluate_model,
+    images,
+    summarize,
+    table,
+    trained_tensors_sha256,
+)
 
 from zse_gui.data.splits import canonical_class  # noqa: E402
 from zse_gui.model import create_model, get_config, save_safetensors  # noqa: E402
@@ -128,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--export", action="store_true", help="write models/zse_lite.safetensors")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export-only", action="store_true", help="skip training; export <out>/best.safetensors")
+    ap.add_argument(
+        "--metrics-from", type=Path, default=None,
+        help="export with the numbers of an eval_demo.py --json run of the same tensors (checked by "
+        "digest) instead of evaluating again",
+    )  # fmt: skip
     ap.add_argument(
         "--no-eval", action="store_true",
         help="export without evaluating (a candidate file to measure separately; no metrics in it)",
@@ -291,7 +304,21 @@ def main(argv: list[str] | None = None) -> int:
     final.eval()
     torch.set_grad_enabled(False)
     results = {}
-    for key in () if args.no_eval else ("unseen", "seen_heldout"):
+    measured = None
+    if args.metrics_from is not None:
+        measured = json.loads(args.metrics_from.read_text())
+        digest_now = trained_tensors_sha256(final)
+        if measured.get("tensors_sha256") != digest_now:
+            ap.error(
+                f"{args.metrics_from} measured tensors {str(measured.get('tensors_sha256'))[:16]}..., "
+                f"not the ones being exported ({digest_now[:16]}...)"
+            )
+        results = {
+            k: {**measured[k], "note": f"scripts/eval_demo.py --json ({args.metrics_from.name})"}
+            for k in ("unseen", "seen_heldout")
+            if k in measured
+        }
+    for key in () if (args.no_eval or measured is not None) else ("unseen", "seen_heldout"):
         d = parts[key]
         # Exhaustive RN (every pair) only on the unseen set, to keep the export quick on a CPU.
         rows = evaluate_model(final, d, exhaustive=key == "unseen")
