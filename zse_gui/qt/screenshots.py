@@ -22,6 +22,7 @@ from zse_gui.data.synthetic import TOY_SHAPES, make_toy_dataset
 from zse_gui.qt.app import AppParts, apply_style, build_window, choose_model, default_gallery
 from zse_gui.qt.menus import SAMPLES_DIR
 from zse_gui.qt.settings import AppSettings
+from zse_gui.viz.correspondence import select_pairs
 
 __all__ = ["main", "take_screenshots"]
 
@@ -104,12 +105,12 @@ def _take(out_dir: Path, sketch: str, model: tuple[str, str] | None, gallery: st
     ex.tabs.setCurrentWidget(tab)
     QApplication.processEvents()
     if tab.layout_ is not None:
-        # click the sketch patch with the strongest drawn match, to show the highlight view
+        # click the sketch patch of the strongest drawn line, to show the highlight view
         explained = parts.controller.state.explained
         e = explained.explanation if explained else None
         if e is not None:
-            ink = np.flatnonzero(e.for_head(None).ink)
-            patch = int(ink[len(ink) // 2]) if len(ink) else 0
+            lines = select_pairs(e, parts.controller.view_state.correspondence)
+            patch = lines[0].sketch_patch if lines else int(np.argmax(e.for_head(None).ink))
             x, y = tab.layout_.panel("sketch").centre(patch)
             _point_at(tab.pane, tab.pane.image_to_widget(x, y).toPoint(), click=True)
     shots.append(_grab(win, out_dir / "correspondences.png"))

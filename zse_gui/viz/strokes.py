@@ -360,7 +360,8 @@ def stroke_page_figure(
     lines = [header] if header else []
     lines.append(
         f"stroke attribution of {Path(attr.target_path).name}: relation score {attr.base_score:.3f} "
-        f"(logit {attr.base_logit:.2f}), rank {attr.base_rank + 1} of {len(attr.compared)} compared"
+        f"(logit {attr.base_logit:.2f}), rank {attr.base_rank + 1} among the first "
+        f"{len(attr.compared)} results"
     )
     fig.text(0.02, 0.98, "\n".join(lines), fontsize=9, va="top", family="monospace")
     image, _ = render_stroke_attribution(sketch, attr.contribution, size=640)
@@ -420,7 +421,7 @@ def stroke_hover_texts(attr: StrokeAttribution) -> list[str]:
             if np.isfinite(attr.alone_logit[k])
             else "alone: no ink"
         )
-        tail = f" (of {len(attr.compared)} compared)" if ranked else ""
+        tail = f" (ranks among the first {len(attr.compared)} results)" if ranked else ""
         out.append(f"Stroke {k + 1}: {rem}; {alone}{tail}")
     return out
 
