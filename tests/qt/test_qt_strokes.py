@@ -18,6 +18,7 @@ from zse_gui.stroke_results import MatchStrength, StrokeAttribution
 from zse_gui.viz import read_sidecar
 
 from .conftest import zigzag
+from .test_qt_canvas import draw
 
 
 def _show_strokes(parts: AppParts) -> None:
@@ -267,3 +268,34 @@ def test_the_summary_names_only_strokes_that_have_a_measure() -> None:
     # Every measurable stroke pulls away: none is called a supporter.
     leads = stroke_leads(_attribution([1.5, np.nan]))
     assert leads == "no stroke supports it, stroke 1 pulls away most (-0.50)"
+
+
+def test_an_undo_back_to_a_measured_drawing_shows_its_measurements_without_measuring_again(
+    qtbot: Any, sync_app: AppParts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _show_strokes(sync_app)
+    c, w = sync_app.controller, sync_app.window
+    tab = w.explanation.strokes
+    first = c.strokes.last
+    assert first is not None and first.attribution is not None and tab.attribution.has_image()
+    lanes: list[str] = []
+    submit = c.worker.submit
+
+    def counting(job: Any, **kw: Any) -> Any:
+        lanes.append(job.lane)
+        return submit(job, **kw)
+
+    monkeypatch.setattr(c.worker, "submit", counting)
+    w.show()
+    qtbot.waitExposed(w)
+    draw(qtbot, w.canvas, [(80, 300), (200, 320)])  # a further stroke: a new drawing
+    c.timer.timeout.emit()
+    assert "strokes" in lanes, "a new drawing is measured"
+    assert c.strokes.last is not None and c.strokes.last.revision == c.state.revision
+    lanes.clear()
+    w.canvas.undo()  # back to the measured drawing
+    c.timer.timeout.emit()
+    assert c.state.revision == first.revision
+    assert "strokes" not in lanes, "its measurements are kept, not computed again"
+    assert c.strokes.last is first and tab.attribution.has_image() and not tab.progress.isVisible()
+    assert "supports it most" in tab.info.text() or "no stroke" in tab.info.text()

@@ -19,6 +19,7 @@ import html
 import logging
 import math
 import re
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from zse_gui.errors import ZseError
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 NEEDS_STROKES = "Stroke views need a drawing made of strokes (an opened sketch image has none)."
 
 
+KEPT_PAYLOADS = 6  # finished Strokes-tab payloads kept for undo / redo
+
+
 class StrokesController:
     """Schedules and presents the Strokes tab for a ``Controller`` (its view, worker and state)."""
 
@@ -71,6 +75,11 @@ class StrokesController:
         self.contrast_view: ContrastView | None = None  # the complete contrast on show (to export)
         self.replay_payload: StrokesPayload | None = None  # ... and the payload it came in
         self.replaying = False  # the main window shows a replayed stroke
+        # Finished payloads by (revision, gallery index, search settings): an undo back to an
+        # earlier drawing shows its measurements again at once instead of measuring anew (the
+        # revision carries the gallery and model generations, so nothing stale can match).
+        self.done: OrderedDict[tuple[object, int, SearchParams], StrokesPayload] = OrderedDict()
+        self.asked_params: SearchParams | None = None
 
     def request(self, item: RankedItem | None = None) -> None:
         """Compute the tab for ``item`` (default: the selected result) if the tab is on show."""
@@ -101,8 +110,16 @@ class StrokesController:
         c.view.set_strokes_versus(
             [f"#{it.final_rank + 1} {it.label or ''}".strip() for _, it in others], [k for k, _ in others]
         )
-        c.view.set_strokes_progress(0, 100, "strokes")
         params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
+        self.asked_params = params
+        kept = self.done.get((st.revision, item.index, params))
+        if kept is not None:
+            self.done.move_to_end((st.revision, item.index, params))
+            self.last = kept
+            c.view.set_strokes_progress(0, 0)
+            self._show(kept)
+            return
+        c.view.set_strokes_progress(0, 100, "strokes")
         c.worker.submit(strokes_job(st.sketch, item, result, params, st.revision))
 
     def stop(self) -> None:
@@ -140,6 +157,10 @@ class StrokesController:
             return  # for another sketch, gallery, model or result
         if res.stage == "done":
             c.view.set_strokes_progress(0, 0)
+            if self.asked_params is not None:
+                self.done[(payload.revision, payload.item.index, self.asked_params)] = payload
+                while len(self.done) > KEPT_PAYLOADS:
+                    self.done.popitem(last=False)
         self.last = payload
         self._show(payload, attribution=self.contrast_asked is None)  # a chosen contrast keeps its pane
 
