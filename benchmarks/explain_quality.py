@@ -49,7 +49,6 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -66,6 +65,8 @@ from demo_data import (  # noqa: E402
     QUICKDRAW,
     STAMPS,
     TRAIN_BACKGROUNDS,
+    add_null_key_flag,
+    lite_config,
     load_backgrounds,
     load_stamp,
 )
@@ -89,7 +90,7 @@ from zse_gui.eval.explain_metrics import (  # noqa: E402
     random_pck,
     sink_share,
 )
-from zse_gui.model import create_model, get_config  # noqa: E402
+from zse_gui.model import create_model  # noqa: E402
 from zse_gui.model.config import ZseConfig  # noqa: E402
 from zse_gui.model.lite import ZSE_LITE_UNSEEN  # noqa: E402
 from zse_gui.model.network import ZseSbir  # noqa: E402
@@ -580,10 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also rank the default readout's N strongest lines by the measured logit drop (0 = skip)",
     )
     ap.add_argument("--no-retrieval", action="store_true")
-    ap.add_argument(
-        "--ca-null-key", action="store_true",
-        help="the weights were trained with the cross-attention's 'no match' keys (train_demo --ca-null-key)",
-    )  # fmt: skip
+    add_null_key_flag(ap)
     ap.add_argument("--write-doc", action="store_true", help="write the section of docs/explanations.md")
     ap.add_argument("--render", type=Path, help="only render a saved docs/explanations_<label>.json")
     args = ap.parse_args(argv)
@@ -600,8 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("benchmark and training backgrounds overlap")
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
-    cfg = replace(get_config("zse_lite"), ca_null_key=args.ca_null_key)
-    model = create_model(cfg, weights=args.weights).eval()
+    model = create_model(lite_config(args.ca_null_key), weights=args.weights).eval()
     bgs = load_backgrounds(BENCH_BACKGROUNDS)
     entries = unseen_photos(args.photos, args.photo_offset)
     res: dict[str, Any] = {

@@ -12,6 +12,7 @@ Used by ``scripts/train_demo.py`` and ``scripts/eval_demo.py`` (run from the rep
 
 from __future__ import annotations
 
+import argparse
 import logging
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from zse_gui.data.layouts import read_class_folders
 from zse_gui.data.splits import canonical_class
 from zse_gui.engine.explain import patch_ink
 from zse_gui.engine.preprocess import normalize, prepare_photo, prepare_sketch
-from zse_gui.model.config import ZseConfig
+from zse_gui.model.config import ZseConfig, get_config
 from zse_gui.model.lite import ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features
 from zse_gui.sketch import quickdraw_to_strokes, rasterize_strokes
 from zse_gui.train.composite import composite
@@ -468,3 +469,17 @@ def precompute_views(ds: CachedViewQuadruplets, batch: int = 32) -> int:
         if (s // batch) % 20 == 0:
             log.info("cached %d / %d views", min(s + batch, len(keys)), len(keys))
     return len(keys)
+
+
+def lite_config(ca_null_key: bool = False) -> ZseConfig:
+    """``zse_lite``'s config, with the cross-attention's "no match" keys when asked for
+    (weights trained by ``train_demo.py --ca-null-key``)."""
+    return get_config("zse_lite").with_overrides(ca_null_key=ca_null_key)
+
+
+def add_null_key_flag(ap: argparse.ArgumentParser) -> None:
+    """``--ca-null-key`` for a tool that reads weights: build the model with ``lite_config``."""
+    ap.add_argument(
+        "--ca-null-key", action="store_true",
+        help="the weights were trained with the cross-attention's 'no match' keys (train_demo --ca-null-key)",
+    )  # fmt: skip

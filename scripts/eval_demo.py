@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +32,17 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from demo_data import load_all, split_data  # noqa: E402
+from demo_data import add_null_key_flag, lite_config, load_all, split_data  # noqa: E402
 
 from zse_gui.data.collection import SbirData  # noqa: E402
 from zse_gui.engine.preprocess import prepare_photo, prepare_sketch  # noqa: E402
 from zse_gui.eval.metrics import evaluate_scores, rank_gallery  # noqa: E402
-from zse_gui.model import create_model, get_config  # noqa: E402
-from zse_gui.model.integrity import tensors_sha256  # noqa: E402
-from zse_gui.model.lite import create_imagenet_classifier  # noqa: E402
+from zse_gui.model import create_model  # noqa: E402
+from zse_gui.model.checkpoint import export_state, tensors_sha256  # noqa: E402
+from zse_gui.model.lite import (
+    BACKBONE_PREFIX,  # noqa: E402
+    create_imagenet_classifier,  # noqa: E402
+)
 from zse_gui.model.network import ZseSbir  # noqa: E402
 
 RERANK_DEPTHS = (10, 50)  # 50 = the app's default re-rank depth
@@ -163,11 +165,9 @@ def table(rows: dict[str, dict[str, float]], title: str) -> str:
 
 
 def trained_tensors_sha256(model: nn.Module) -> str:
-    """Digest of the model's trained tensors (the frozen backbone excluded), as ``save_safetensors``
-    computes it for the file header."""
-    own = model.state_dict().items()
-    state = {k: v.detach().cpu().contiguous() for k, v in own if not k.startswith("sa.backbone.")}
-    return tensors_sha256(state)
+    """Digest of the model's trained tensors (the frozen backbone excluded), as the header of the
+    file ``save_safetensors`` would write for it has it."""
+    return tensors_sha256(export_state(model, (BACKBONE_PREFIX,)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,10 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default="default", help="weight file (default: the bundled one)")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--no-baselines", action="store_true")
-    ap.add_argument(
-        "--ca-null-key", action="store_true",
-        help="the weights were trained with the cross-attention's 'no match' keys (train_demo --ca-null-key)",
-    )  # fmt: skip
+    add_null_key_flag(ap)
     ap.add_argument("--no-exhaustive", action="store_true", help="skip exhaustive RN (every pair)")
     ap.add_argument(
         "--sets", nargs="+", choices=("unseen", "seen_heldout"), default=["unseen", "seen_heldout"],
@@ -187,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
-    model = create_model(replace(get_config("zse_lite"), ca_null_key=args.ca_null_key), weights=args.weights)
+    model = create_model(lite_config(args.ca_null_key), weights=args.weights)
     parts = split_data(load_all())
     out: dict[str, object] = {
         "weights": str(args.weights),

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import time
 from collections import OrderedDict
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -40,6 +39,7 @@ from demo_data import (  # noqa: E402
     TRAIN_SKETCHES,
     CachedViewQuadruplets,
     gallery_sources,
+    lite_config,
     load_all,
     load_backgrounds,
     load_stamp,
@@ -57,15 +57,21 @@ from eval_demo import (  # noqa: E402
 )
 
 from zse_gui.data.splits import canonical_class  # noqa: E402
-from zse_gui.model import create_model, get_config, save_safetensors  # noqa: E402
+from zse_gui.model import create_model, save_safetensors  # noqa: E402
 from zse_gui.model.checkpoint import load_weights  # noqa: E402
-from zse_gui.model.lite import BACKBONE_SHA256, ZSE_LITE_SEEN, ZSE_LITE_UNSEEN, pack_cached_features  # noqa: E402
+from zse_gui.model.lite import (  # noqa: E402
+    BACKBONE_PREFIX,
+    BACKBONE_SHA256,
+    ZSE_LITE_SEEN,
+    ZSE_LITE_UNSEEN,
+    pack_cached_features,
+)
 from zse_gui.train.config import TrainConfig  # noqa: E402
 from zse_gui.train.state import load_train_state  # noqa: E402
 from zse_gui.train.trainer import Trainer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-EXCLUDE = ("sa.backbone.",)
+EXCLUDE = (BACKBONE_PREFIX,)
 # The cross-attention's "no match" keys (``--ca-null-key``), one per stream.
 NULL_KEYS = ("ca.encoder.layer1.0.null_key", "ca.encoder.layer2.0.null_key")
 
@@ -154,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     train, heldout = parts["train"], parts["seen_heldout"]
     seen_names = {canonical_class(s) for s in ZSE_LITE_SEEN}
     photo_only = [c for c in train.classes if canonical_class(c) not in seen_names]
-    model_cfg = replace(get_config("zse_lite"), ca_null_key=args.ca_null_key)
+    model_cfg = lite_config(args.ca_null_key)
     model = create_model(model_cfg, seed=args.seed)
     if args.init_weights is not None:
         # A file trained without the "no match" keys: they are the only keys allowed to be absent,

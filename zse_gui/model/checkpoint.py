@@ -41,6 +41,7 @@ __all__ = [
     "load_weights",
     "load_state",
     "save_safetensors",
+    "export_state",
     "check_safetensors_header",
     "tensors_sha256",
     "save_official",
@@ -478,6 +479,17 @@ def _atomic_target(path: Path) -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
+def export_state(model: nn.Module, exclude_prefixes: Iterable[str] = ()) -> dict[str, Tensor]:
+    """The tensors ``save_safetensors`` writes: the state dict on the CPU, contiguous, without the
+    keys under ``exclude_prefixes`` (their ``tensors_sha256`` is the digest in the file header)."""
+    excl = tuple(exclude_prefixes)
+    return {
+        k: v.detach().cpu().contiguous()
+        for k, v in model.state_dict().items()
+        if not (excl and k.startswith(excl))
+    }
+
+
 def save_safetensors(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -501,11 +513,7 @@ def save_safetensors(
 
     p = Path(path)
     excl = tuple(exclude_prefixes)
-    state = {
-        k: v.detach().cpu().contiguous()
-        for k, v in model.state_dict().items()
-        if not (excl and k.startswith(excl))
-    }
+    state = export_state(model, excl)
     info = dict(meta or {})
     info["excluded_prefixes"] = list(excl)
     header = {

