@@ -57,14 +57,14 @@ def test_a_dot_gets_no_strength_however_far_its_best_photo_stands_out(
     dot = StrokeSketch((Stroke(np.array([[250.0, 250.0], [251.0, 250.5]]), width=3.0),), canvas)
     assert dot.ink_extent == pytest.approx(4.0)
     res = lite.search(dot, lite_gallery, top_k=20, rerank_depth=20)
-    share = dot.ink_extent / max(canvas)
-    assert share < MIN_INK_SHARE
+    share = dot.ink_share
+    assert share == pytest.approx(4.0 / 512) and share < MIN_INK_SHARE
     s = result_strength(res, 0, ink_share=share)
     assert s.label == TOO_LITTLE_INK and np.isnan(s.z)
     assert "Draw more" in s.tooltip and s.pool == result_strength(res, 0).pool
     # The fish sample is a drawing: its strength is the usual one.
     fish = read_stroke_file(ROOT / "resources" / "sketches" / "fish.json")
-    fshare = fish.ink_extent / max(fish.canvas_size)
+    fshare = fish.ink_share
     assert fshare > 0.3
     res = lite.search(fish, lite_gallery, top_k=20, rerank_depth=20)
     assert result_strength(res, 0, ink_share=fshare) == result_strength(res, 0)

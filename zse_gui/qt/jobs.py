@@ -221,8 +221,7 @@ def strokes_job(
 
         engine, gallery = need_engine(state), need_gallery(state)
         position = next(k for k, it in enumerate(result.items) if it.index == item.index)
-        ink_share = sketch.ink_extent / max(max(sketch.canvas_size), 1)
-        strength = result_strength(result, position, ink_share=ink_share)
+        strength = result_strength(result, position, ink_share=sketch.ink_share)
         compared = result.reranked_indices()
 
         def attr_progress(done: int, total: int) -> None:  # the first 40 % of the bar

@@ -70,6 +70,11 @@ class StrokeSketch:
         pen = max(float(s.width) for s in self.strokes if len(s.points))
         return float(np.ptp(xy, axis=0).max()) + pen
 
+    @property
+    def ink_share(self) -> float:
+        """``ink_extent`` over the canvas's longer side: how much of the canvas the drawing spans."""
+        return self.ink_extent / max(max(self.canvas_size), 1)
+
 
 def sketch_to_json(sketch: StrokeSketch) -> dict[str, Any]:
     """``{"canvas_size": [w, h], "strokes": [{"width": w, "points": [[x, y], ...]}, ...]}``.
