@@ -106,12 +106,17 @@ def test_correspondence_tab_controls_and_hit_test(qtbot: Any) -> None:
         tab._on_pane_clicked(66, 10)  # the gap between the panels
 
 
-def test_new_results_show_from_the_top_and_stale_ones_are_dimmed(qtbot: Any) -> None:
+def _shown_results(qtbot: Any, width: int, height: int) -> ResultsView:
     v = ResultsView()
     qtbot.addWidget(v)
-    v.resize(300, 260)
+    v.resize(width, height)
     v.show()
     qtbot.waitExposed(v)
+    return v
+
+
+def test_new_results_show_from_the_top_and_stale_ones_are_dimmed(qtbot: Any) -> None:
+    v = _shown_results(qtbot, 300, 260)
     many = tuple(_item(i, i, i, "cat") for i in range(40))
     v.set_results(RetrievalResult(many, "rerank", 40))
     v.select_row(30)  # the user picks a tile far down the grid
@@ -169,11 +174,7 @@ def test_focus_of_a_vanishing_control_returns_to_the_canvas(qtbot: Any) -> None:
 
 
 def test_only_a_pick_follows_its_photo_into_the_next_ranking(qtbot: Any) -> None:
-    v = ResultsView()
-    qtbot.addWidget(v)
-    v.resize(400, 300)
-    v.show()
-    qtbot.waitExposed(v)
+    v = _shown_results(qtbot, 400, 300)
     first = tuple(_item(i, i, i, "cat") for i in range(6))
     v.set_results(RetrievalResult(first, "rerank", 6))
     v.select_row(0, chosen=False)  # the app explains #1 of a new ranking

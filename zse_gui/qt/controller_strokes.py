@@ -112,9 +112,10 @@ class StrokesController:
         )
         params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
         self.asked_params = params
-        kept = self.done.get((st.revision, item.index, params))
+        key = (st.revision, item.index, params)
+        kept = self.done.get(key)
         if kept is not None:
-            self.done.move_to_end((st.revision, item.index, params))
+            self.done.move_to_end(key)
             self.last = kept
             c.view.set_strokes_progress(0, 0)
             self._show(kept)

@@ -199,7 +199,6 @@ class ResultsView(QWidget):
         # the app's (#1 selected when a ranking arrives): only a pick follows its photo into the
         # next ranking; otherwise the next ranking's #1 is explained.
         self.user_chose = False
-        self._chosen_next = True
         self.list.currentItemChanged.connect(self._on_list_current_changed)
         self.list.itemClicked.connect(self._on_list_item_clicked)
         self._dim = QGraphicsOpacityEffect(self.list)  # the tiles are painted by hand: fade them
@@ -375,17 +374,14 @@ class ResultsView(QWidget):
     def select_row(self, row: int, chosen: bool = True) -> None:
         """Select a result by row (emits ``result_selected``); ``chosen=False`` for the app's own
         choice (see ``user_chose``)."""
-        self._chosen_next = chosen
-        try:
-            self.list.setCurrentRow(row)
-        finally:
-            self._chosen_next = True
+        self.list.setCurrentRow(row)
+        self.user_chose = chosen
 
     def _on_list_current_changed(
         self, current: QListWidgetItem | None, previous: QListWidgetItem | None
     ) -> None:
         if current is not None:
-            self.user_chose = self._chosen_next
+            self.user_chose = True  # a click or the keyboard; select_row says whose choice it was
             self.result_selected.emit(current.data(ITEM_ROLE))
 
     def _on_list_item_clicked(self, _item: QListWidgetItem) -> None:
