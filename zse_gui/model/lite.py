@@ -57,6 +57,7 @@ __all__ = [
     "create_imagenet_classifier",
     "load_package_state",
     "pack_cached_features",
+    "replace_cached_features",
     "package_to_timm",
     "ZSE_LITE_SEEN",
     "ZSE_LITE_UNSEEN",
@@ -293,6 +294,23 @@ def _unpack(x: Tensor, grid: int) -> tuple[Tensor, Tensor | None]:
     n = _BACKBONE_CHANNELS * grid * grid
     feats = x[:, 3].reshape(x.shape[0], -1)[:, :n].reshape(x.shape[0], _BACKBONE_CHANNELS, grid, grid)
     return x[:, :3], feats
+
+
+def replace_cached_features(x: Tensor, cells: Tensor, fill: Tensor) -> Tensor:
+    """Packed inputs [B, 4, S, S] (``pack_cached_features``) with the cached backbone features of
+    the patch cells ``cells`` [B, P] (bool, row-major) replaced by ``fill`` [112, g, g] at the
+    same cells; a new tensor. The image channels are left as they are."""
+    b, grid = x.shape[0], int(round(cells.shape[1] ** 0.5))
+    if x.shape[1] != 4 or grid * grid != cells.shape[1]:
+        raise ValueError(
+            f"expected packed inputs [B, 4, S, S] and cells [B, g*g], "
+            f"got {list(x.shape)}, {list(cells.shape)}"
+        )
+    img, feats = _unpack(x, grid)
+    assert feats is not None
+    keep = (~cells).view(b, 1, grid, grid).to(feats.dtype)
+    mixed = feats * keep + fill.to(feats.dtype)[None] * (1 - keep)
+    return pack_cached_features(img, mixed)
 
 
 # ---- modules --------------------------------------------------------------------------------

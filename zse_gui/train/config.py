@@ -41,6 +41,12 @@ class TrainConfig:
             stream's head-mean cross-attention of each ink patch is pulled towards a Gaussian
             around its true photo patch.
         corr_sigma: width of that Gaussian, in patches.
+        faith_weight: weight of a deletion-faithfulness hinge (0 = off, as released; see
+            ``zse_gui.train.faithfulness``): for matching pairs, painting white the
+            ``faith_patches`` photo patches the sketch's ink attends to most must lower the
+            relation logit at least ``faith_margin`` more than painting as many random patches.
+        faith_patches: photo patches painted white per copy.
+        faith_margin: the hinge's margin, in relation-logit units.
         pos_target: relation target of matching pairs (0.99, label smoothing of 1).
         neg_target: relation target of non-matching pairs (0.01).
         amp: ``"auto"`` (autocast on CUDA: bf16 where supported, else fp16 with a grad scaler;
@@ -77,6 +83,9 @@ class TrainConfig:
     ret_triplet_margin: float = 0.3
     corr_weight: float = 0.0
     corr_sigma: float = 1.0
+    faith_weight: float = 0.0
+    faith_patches: int = 16
+    faith_margin: float = 1.0
     pos_target: float = 0.99
     neg_target: float = 0.01
     amp: str = "auto"
@@ -116,6 +125,12 @@ class TrainConfig:
             problems.append(f"corr_weight must be >= 0 (got {self.corr_weight})")
         if self.corr_sigma <= 0:
             problems.append(f"corr_sigma must be > 0 (got {self.corr_sigma})")
+        if self.faith_weight < 0:
+            problems.append(f"faith_weight must be >= 0 (got {self.faith_weight})")
+        if self.faith_patches < 1:
+            problems.append(f"faith_patches must be >= 1 (got {self.faith_patches})")
+        if self.faith_margin <= 0:
+            problems.append(f"faith_margin must be > 0 (got {self.faith_margin})")
         if self.grad_clip is not None and self.grad_clip <= 0:
             problems.append(f"grad_clip must be > 0 or None (got {self.grad_clip})")
         if problems:

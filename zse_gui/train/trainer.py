@@ -41,6 +41,7 @@ from zse_gui.errors import ConfigError, DatasetError, WeightsError
 from zse_gui.model.checkpoint import native_to_official, save_official, save_safetensors
 from zse_gui.train.config import TrainConfig
 from zse_gui.train.datasets import ShuffledStream, is_stream
+from zse_gui.train.faithfulness import PatchMasker, explained_order, faithfulness_loss, top_and_random_cells
 from zse_gui.train.geometry import correspondence_loss
 from zse_gui.train.losses import zse_loss
 from zse_gui.train.state import load_train_state, save_train_state
@@ -120,6 +121,9 @@ class Trainer:
         config_name: registry name stored in exported weights (default ``model.cfg.name``).
         meta: extra JSON metadata for exported weights (data set, split, ...).
         progress: show a tqdm bar.
+        patch_masker: paints photo patches white for ``cfg.faith_weight`` (default: a
+            ``PatchMasker`` of plain images from ``model.cfg``; packed frozen-feature inputs need
+            one with the white image's features).
 
     Raises:
         ConfigError: a freeze prefix matches no parameter, nothing is left to train, or the amp
@@ -137,6 +141,7 @@ class Trainer:
         config_name: str | None = None,
         meta: Mapping[str, Any] | None = None,
         progress: bool = True,
+        patch_masker: PatchMasker | None = None,
     ) -> None:
         self.cfg = cfg or TrainConfig()
         self.device = torch.device(device)
@@ -148,6 +153,10 @@ class Trainer:
         self.config_name = config_name or str(getattr(model_cfg, "name", "unknown"))
         self.meta = dict(meta or {})
         self.progress = progress
+        if patch_masker is None and self.cfg.faith_weight > 0:
+            mc: Any = model_cfg
+            patch_masker = PatchMasker(mc.grid_size, mc.patch_size, mc.mean, mc.std)
+        self.patch_masker = patch_masker
         self.amp_dtype, use_scaler = _amp_settings(self.cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self._frozen_modules = self._apply_freeze()
@@ -336,12 +345,12 @@ class Trainer:
             elif cfg.corr_weight > 0:
                 raise DatasetError("corr_weight > 0 needs data that yields (sk, ph, sk_neg, ph_neg, targets)")
             sk, ph, sk_neg, ph_neg = (t.to(self.device, non_blocking=True) for t in batch[:4])
-            corr = None
+            terms: dict[str, Tensor] = {}
             with self._autocast():
                 # 2B pairs: (sketch_i, photo_i) match, (sketch_neg_i, photo_neg_i) do not.
                 sk2, ph2 = torch.cat([sk, sk_neg]), torch.cat([ph, ph_neg])
-                if cfg.corr_weight > 0:  # the sketch stream's cross-attention is needed too
-                    feats, ret_feats, scores, corr = self._forward_with_corr(sk2, ph2, targets)
+                if cfg.corr_weight > 0 or cfg.faith_weight > 0:  # the cross-attention is needed too
+                    feats, ret_feats, scores, terms = self._forward_with_terms(sk2, ph2, targets)
                 elif cfg.ret_triplet_weight > 0:  # also the pre-CA [Ret] tokens, for their triplet term
                     with_ret = cast(Callable[..., tuple[Tensor, Tensor, Tensor]], self.model.forward_with_ret)
                     feats, ret_feats, scores = with_ret(sk2, ph2)  # [4B, C] x 2, [2B, 1]
@@ -350,9 +359,12 @@ class Trainer:
                     feats, scores = self.model(sk2, ph2)  # [4B, C], [2B, 1]
             out = zse_loss(feats, scores, cfg, ret_feats if cfg.ret_triplet_weight > 0 else None)
             total = out.total
-            if corr is not None:
-                total = total + cfg.corr_weight * corr
-                sums["corr"] = sums.get("corr", 0.0) + float(corr.detach()) / cfg.accum_steps
+            for name, weight in (("corr", cfg.corr_weight), ("faith", cfg.faith_weight)):
+                if name in terms:
+                    total = total + weight * terms[name]
+                    sums[name] = sums.get(name, 0.0) + float(terms[name].detach()) / cfg.accum_steps
+            if "faith_gap" in terms:  # diagnostic: logit(random cells masked) - logit(explained)
+                sums["faith_gap"] = sums.get("faith_gap", 0.0) + float(terms["faith_gap"]) / cfg.accum_steps
             loss = total / cfg.accum_steps
             if self.scaler is not None:
                 loss = self.scaler.scale(loss)
@@ -378,21 +390,39 @@ class Trainer:
             log.warning("step %d: non-finite loss %s", self.step, sums["loss"])
         return sums
 
-    def _forward_with_corr(
+    def _forward_with_terms(
         self, sk2: Tensor, ph2: Tensor, targets: Tensor | None
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Training outputs plus the correspondence loss of the matching pairs (the first B of the
-        2B pairs): (post-CA features [4B, C], pre-CA [Ret] [4B, C], scores [2B, 1], loss)."""
-        assert targets is not None
-        pair: Any = cast(Any, self.model).forward_pair(sk2, ph2, return_attn=True)
+    ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
+        """Training outputs plus the auxiliary terms of the matching pairs (the first B of the 2B
+        pairs): (post-CA features [4B, C], pre-CA [Ret] [4B, C], scores [2B, 1], terms), terms
+        holding ``corr`` (with ``corr_weight``) and ``faith`` / ``faith_gap`` (with
+        ``faith_weight``)."""
+        model: Any = self.model
+        pair: Any = model.forward_pair(sk2, ph2, return_attn=True)
         post = torch.cat([pair.cross.sketch[:, 0], pair.cross.photo[:, 0]])
         pre = torch.cat([pair.sketch_tokens.tokens[:, 0], pair.photo_tokens.tokens[:, 0]])
-        b = targets.shape[0]
-        mcfg: Any = cast(Any, self.model).cfg
-        corr = correspondence_loss(
-            pair.cross.sketch_attn[:b], targets, mcfg.grid_size, mcfg.patch_size, self.cfg.corr_sigma
-        )
-        return post, pre, pair.relation.score, corr
+        b = sk2.shape[0] // 2
+        mcfg: Any = model.cfg
+        terms: dict[str, Tensor] = {}
+        if self.cfg.corr_weight > 0:
+            assert targets is not None
+            terms["corr"] = correspondence_loss(
+                pair.cross.sketch_attn[:b], targets, mcfg.grid_size, mcfg.patch_size, self.cfg.corr_sigma
+            )
+        if self.cfg.faith_weight > 0:
+            assert self.patch_masker is not None
+            masker = self.patch_masker
+            mass = explained_order(pair.cross.sketch_attn[:b], masker.ink(sk2[:b]))  # [B, P]
+            # Random cells from (seed, step): the same draw after a resume.
+            gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
+            cells = top_and_random_cells(mass, self.cfg.faith_patches, gen)  # [2B, P]
+            masked = masker.mask(ph2[:b].repeat(2, 1, 1, 1), cells)
+            ph_tok = model.forward_tokens(masked).tokens
+            cross = model.forward_cross(pair.sketch_tokens.tokens[:b].repeat(2, 1, 1), ph_tok)
+            logit = model.forward_relation(cross.sketch, cross.photo).logit[:, 0]  # [2B]
+            terms["faith"] = faithfulness_loss(logit[:b], logit[b:], self.cfg.faith_margin)
+            terms["faith_gap"] = (logit[b:] - logit[:b]).detach().float().mean()
+        return post, pre, pair.relation.score, terms
 
     def evaluate(self) -> dict[str, float]:
         """Run the evaluator (model in eval mode, no grad); keeps the best weights."""
