@@ -299,3 +299,32 @@ def test_an_undo_back_to_a_measured_drawing_shows_its_measurements_without_measu
     assert "strokes" not in lanes, "its measurements are kept, not computed again"
     assert c.strokes.last is first and tab.attribution.has_image() and not tab.progress.isVisible()
     assert "supports it most" in tab.info.text() or "no stroke" in tab.info.text()
+
+
+def test_a_report_reuses_what_the_strokes_tab_measured(
+    qtbot: Any, sync_app: AppParts, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _show_strokes(sync_app)
+    c = sync_app.controller
+    shown = c.strokes.last
+    assert shown is not None and shown.attribution is not None and shown.occlusion is not None
+    engine = c.worker.state.engine
+    assert engine is not None
+    measured: list[tuple[str, int]] = []
+    for name in ("attribute_strokes", "occlusion_map"):
+        real = getattr(engine, name)
+
+        def counting(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            measured.append((_name, int(args[2])))  # (query, gallery, index, ...)
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(engine, name, counting)
+    c._on_view_report_requested(str(tmp_path / "report.pdf"))
+    assert (tmp_path / "report.pdf").is_file()
+    first = shown.item.index
+    assert measured, "the other results are measured for their pages"
+    assert ("attribute_strokes", first) not in measured and ("occlusion_map", first) not in measured
+    # ... and still get their pages: the sidecar's page for that result has the kept occlusion.
+    pages = read_sidecar(tmp_path / "report.json")["pages"]
+    page = next(p for p in pages if p["photo"]["path"] == shown.item.path)
+    assert page["occlusion"]["deletion_auc"] == round(shown.occlusion.deletion_auc, 6)

@@ -27,6 +27,8 @@ from zse_gui.sketch import sketch_query
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from zse_gui.qt.controller_strokes import StrokesController
+
 __all__ = ["FilesMixin"]
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class FilesMixin:
     settings: AppSettings
     state: AppState
     view_state: ViewState
+    strokes: StrokesController
     load_model: Callable[[str, str], None]
     open_gallery: Callable[[str], None]
     search: Callable[..., int | None]
@@ -156,8 +159,10 @@ class FilesMixin:
             return
         provs = [self._provenance(it) for it in result.items]
         faith = self.settings.faithfulness_top
+        # What the Strokes tab already measured for this drawing is reused, not measured again.
+        measured = self.strokes.measured() if query is self.state.sketch else {}
         job = exporting.report_job(
-            query, result, path, self.view_state, faith, provs, self.settings.corr_readout
+            query, result, path, self.view_state, faith, provs, self.settings.corr_readout, measured
         )
         self.view.set_progress(0, len(result.items), "report…")
         self.worker.submit(job)

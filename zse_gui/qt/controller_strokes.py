@@ -28,7 +28,7 @@ from zse_gui.qt.jobs import SearchParams, contrast_job, strokes_job
 from zse_gui.qt.state import ContrastPayload, StrokesPayload
 from zse_gui.qt.worker import JobResult
 from zse_gui.sketch import StrokeSketch
-from zse_gui.stroke_results import StrokeAttribution
+from zse_gui.stroke_results import OcclusionMap, StrokeAttribution
 from zse_gui.viz.contrast import (
     ContrastView,
     contrast_lines,
@@ -122,6 +122,17 @@ class StrokesController:
             return
         c.view.set_strokes_progress(0, 100, "strokes")
         c.worker.submit(strokes_job(st.sketch, item, result, params, st.revision))
+
+    def measured(self) -> dict[int, tuple[StrokeAttribution | None, OcclusionMap | None]]:
+        """Finished measurements of the drawing on show under the current search settings, by
+        gallery index: (stroke attribution, photo occlusion map), for a report to reuse."""
+        st, c = self.c.state, self.c
+        params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
+        return {
+            index: (payload.attribution, payload.occlusion)
+            for (revision, index, kept_params), payload in self.done.items()
+            if revision == st.revision and kept_params == params
+        }
 
     def stop(self) -> None:
         """Cancel both lanes and forget what was asked and shown (new sketch, model or no results)."""

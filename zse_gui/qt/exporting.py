@@ -7,7 +7,7 @@ Both run on the worker thread (matplotlib's vector output takes a moment) and dr
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from zse_gui.qt.jobs import EngineState, need_engine, need_gallery
@@ -17,7 +17,7 @@ from zse_gui.qt.state import ExplainPayload
 from zse_gui.qt.worker import Job, JobContext
 from zse_gui.results import DEFAULT_READOUT, RetrievalResult
 from zse_gui.sketch import StrokeSketch
-from zse_gui.stroke_results import StrokeContrast
+from zse_gui.stroke_results import OcclusionMap, StrokeAttribution, StrokeContrast
 from zse_gui.viz.contrast import ContrastView
 from zse_gui.viz.correspondence import CorrespondenceSettings
 from zse_gui.viz.export import ReportPage, export_contrast, export_explanation, write_pdf_report
@@ -81,13 +81,19 @@ def report_job(
     faithfulness_top: int,
     provenances: Sequence[Provenance],
     readout: str = DEFAULT_READOUT,
+    measured: Mapping[int, tuple[StrokeAttribution | None, OcclusionMap | None]] | None = None,
 ) -> Job:
     """Explain every shown result and write a multi-page PDF (overview strip, then a page each; the
     first ``REPORT_STROKE_PAGES`` results of a drawn sketch are each followed by a stroke page, the
-    first ``REPORT_OCCLUSION_PAGES`` by a photo-occlusion page; a closing page contrasts #1 and #2)."""
+    first ``REPORT_OCCLUSION_PAGES`` by a photo-occlusion page; a closing page contrasts #1 and #2).
+
+    ``measured`` holds what the Strokes tab already measured for this drawing and ``result``, by
+    gallery index: (stroke attribution, occlusion map); those are used as they are, not measured
+    again (the same calls, so the same numbers)."""
     items = tuple(result.items)
     provs = tuple(provenances)
     compared = result.reranked_indices()
+    known = dict(measured or {})
 
     def run(st: EngineState, ctx: JobContext) -> list[str]:
         engine = need_engine(st)
@@ -106,8 +112,11 @@ def report_job(
                 readout=readout,
             )
             drawn = query if isinstance(query, StrokeSketch) and n < REPORT_STROKE_PAGES else None
+            kept_attr, kept_occ = known.get(item.index, (None, None))
             attr = None
-            if drawn is not None:
+            if drawn is not None and kept_attr is not None:
+                attr = kept_attr
+            elif drawn is not None:
                 attr = engine.attribute_strokes(
                     drawn,
                     gallery,
@@ -116,7 +125,9 @@ def report_job(
                     cancel=ctx.cancelled,
                 )
             occ = None
-            if n < REPORT_OCCLUSION_PAGES:
+            if n < REPORT_OCCLUSION_PAGES and kept_occ is not None:
+                occ = kept_occ
+            elif n < REPORT_OCCLUSION_PAGES:
                 occ = engine.occlusion_map(
                     query,
                     gallery,
