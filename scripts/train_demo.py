@@ -121,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         help="deletion-faithfulness hinge (TrainConfig.faith_weight; 0 = off): masking the photo "
         "patches the sketch's ink attends to must lower the relation logit more than masking random ones",
     )  # fmt: skip
+    ap.add_argument(
+        "--faith-pixels", action="store_true",
+        help="run the frozen backbone again on the painted photos (exact, as the benchmark masks) "
+        "instead of putting a white image's features at the masked cells",
+    )  # fmt: skip
     ap.add_argument("--faith-patches", type=int, default=16, help="photo patches masked per copy")
     ap.add_argument("--faith-margin", type=float, default=1.0, help="the hinge's margin, in logit units")
     ap.add_argument(
@@ -265,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         "corr_prob": args.corr_prob,
         "composite_prob": args.composite_prob,
         "faith_weight": args.faith_weight,
+        "faith_pixels": args.faith_pixels,
         "composite_backgrounds": list(TRAIN_BACKGROUNDS) if args.composite_prob > 0 else [],
         "init_weights": None if args.init_weights is None else args.init_weights.name,
         "cached_views": {
@@ -288,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
             white = torch.from_numpy(normalize(white_px, mc))[None]
             with torch.no_grad():
                 white_feats = model.sa.backbone(white)[0]
-            masker = PatchMasker(mc.grid_size, mc.patch_size, mc.mean, mc.std, white_features=white_feats)
+            masker = PatchMasker(
+                mc.grid_size, mc.patch_size, mc.mean, mc.std, white_features=white_feats,
+                features=model.sa.backbone if args.faith_pixels else None,
+            )  # fmt: skip
         trainer = Trainer(
             model, data, cfg, out_dir=args.out, evaluator=evaluator, meta=meta, progress=False,
             patch_masker=masker,

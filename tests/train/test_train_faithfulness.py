@@ -128,3 +128,20 @@ def test_trainer_adds_the_faith_term_only_when_asked_and_it_reaches_the_relation
     cfg0 = TrainConfig(steps=1, batch_size=2, log_every=1, amp="off")
     res0 = Trainer(create_model("zse_test", seed=0), _batches(), cfg0, tmp_path / "b", progress=False).fit()
     assert all("faith" not in h for h in res0.history if h["event"] == "train")
+
+
+def test_mask_of_packed_inputs_can_run_the_backbone_again_on_the_painted_pixels() -> None:
+    def backbone(x: torch.Tensor) -> torch.Tensor:  # a stand-in: the mean pixel of each 16 px cell
+        return x.mean(1, keepdim=True).unfold(2, 16, 16).unfold(3, 16, 16).mean((-1, -2)).repeat(1, 112, 1, 1)
+
+    img = torch.rand(1, 3, 32, 32) * 2 - 1
+    packed = pack_cached_features(img, backbone(img))
+    cells = torch.tensor([[False, True, False, False]])
+    out = PatchMasker(2, 16, MEAN, STD, white_features=torch.zeros(112, 2, 2), features=backbone).mask(
+        packed, cells
+    )
+    got = out[:, 3].reshape(1, -1)[:, : 112 * 4].reshape(1, 112, 2, 2)
+    assert torch.allclose(
+        got, backbone(out[:, :3])
+    )  # the features of the painted image, not the white stand-in
+    assert torch.allclose(got[0, :, 0, 1], torch.ones(112))  # a white cell: pixel value 1 after normalising

@@ -17,21 +17,23 @@ which is zero once masking the explained patches costs at least ``margin`` more 
 masking as many random ones. The gradient flows into whatever the relation score is computed
 from (cross-attention and relation network; the self-attention encoder too when it trains).
 
-``PatchMasker`` paints the patches the way the benchmark does (pixel value 255) and, for packed
-frozen-feature inputs (``zse_gui.model.lite.pack_cached_features``), puts the backbone features of
-an all-white image at those cells. That is an approximation: the real backbone would also change
-the neighbouring cells' features a little, through its receptive field.
+``PatchMasker`` paints the patches the way the benchmark does (pixel value 255). For packed
+frozen-feature inputs (``zse_gui.model.lite.pack_cached_features``) it either runs the frozen
+backbone again on the painted pixels (``features``; exact, what the benchmark does) or puts the
+backbone features of an all-white image at those cells (``white_features``; cheaper, but an
+approximation: the real backbone also changes the neighbouring cells' features through its
+receptive field, and a model can learn to tell the two apart).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zse_gui.model.lite import replace_cached_features
+from zse_gui.model.lite import pack_cached_features, replace_cached_features
 from zse_gui.sketch import INK_THRESHOLD
 
 __all__ = ["PatchMasker", "explained_order", "faithfulness_loss", "top_and_random_cells"]
@@ -44,8 +46,10 @@ class PatchMasker:
         grid: patches per side.
         patch: patch side in pixels.
         mean, std: the model's per-channel normalisation (``ZseConfig.mean`` / ``std``).
-        white_features: [C, g, g] backbone features of an all-white image, needed for packed
-            4-channel inputs; None for plain 3-channel images.
+        white_features: [C, g, g] backbone features of an all-white image, for packed 4-channel
+            inputs (the approximation above).
+        features: the frozen backbone, [B, 3, S, S] -> [B, C, g, g], for packed inputs (exact;
+            used instead of ``white_features`` when both are given).
     """
 
     def __init__(
@@ -55,11 +59,13 @@ class PatchMasker:
         mean: Sequence[float],
         std: Sequence[float],
         white_features: Tensor | None = None,
+        features: Callable[[Tensor], Tensor] | None = None,
     ) -> None:
         self.grid, self.patch = grid, patch
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
         self.white_features = white_features
+        self.features = features
 
     def _pixels(self, x: Tensor) -> Tensor:
         """[B, 3+, S, S] normalised -> [B, 3, S, S] pixel values 0..255."""
@@ -80,8 +86,11 @@ class PatchMasker:
         img = torch.where(pix, white, photos[:, :3])
         if photos.shape[1] == 3:
             return img
+        if self.features is not None:
+            with torch.no_grad():
+                return pack_cached_features(img, self.features(img))
         if self.white_features is None:
-            raise ValueError("packed 4-channel inputs need white_features (an all-white image's features)")
+            raise ValueError("packed 4-channel inputs need features (the backbone) or white_features")
         return replace_cached_features(torch.cat([img, photos[:, 3:]], dim=1), cells, self.white_features)
 
 
