@@ -265,7 +265,7 @@ def correspondence_benchmark(
     true_all: list[np.ndarray] = []
     true_top: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     by_kind: dict[str, dict[str, list[np.ndarray]]] = {
-        kind: {"pred": [], "true": []} for kind in ("identity", "transformed")
+        kind: {"pred": [], "true": []} for kind in ("identity", "transformed", "flipped", "unflipped")
     }
     sinks, bg_shares, bg_true, n_ink = [], [], [], []
     curves: dict[str, list[np.ndarray]] = {"explanation": [], "random": [], "ret_attention": []}
@@ -359,6 +359,10 @@ def correspondence_benchmark(
                 if name == "mean":
                     by_kind[kind]["pred"].append(centres[s2p[valid]])
                     by_kind[kind]["true"].append(targets[valid])
+                    if kind == "transformed":  # flipped or not: does a match follow the content?
+                        side = "flipped" if t.flip else "unflipped"
+                        by_kind[side]["pred"].append(centres[s2p[valid]])
+                        by_kind[side]["true"].append(targets[valid])
                     ink_matches = s2p[ink]
                     sinks.append(sink_share(ink_matches, 5))
                     bg_shares.append(background_share(ink_matches, fg))
@@ -403,6 +407,7 @@ def correspondence_benchmark(
     res["pck_mean_by_kind"] = {
         kind: pck(np.concatenate(v["pred"]), np.concatenate(v["true"]), THRESHOLDS, s)
         for kind, v in by_kind.items()
+        if v["pred"]
     }
     res["sinks"] = {
         "top5_share": float(np.mean(sinks)),
@@ -489,7 +494,12 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
     lines += [
         "",
         f"Head mean, all ink, by pair kind: identity PCK@0.1 {k['identity'][0.1]:.3f}, "
-        f"transformed {k['transformed'][0.1]:.3f}.",
+        f"transformed {k['transformed'][0.1]:.3f}"
+        + (
+            f" (mirrored {k['flipped'][0.1]:.3f}, not mirrored {k['unflipped'][0.1]:.3f})."
+            if "flipped" in k and "unflipped" in k
+            else "."
+        ),
         "",
         f"Sinks (head mean, per pair, mean over pairs): the 5 most-chosen photo patches take "
         f"**{c['sinks']['top5_share']:.1%}** of ink matches; {c['sinks']['background_share']:.1%} land on "
