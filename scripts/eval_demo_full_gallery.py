@@ -5,11 +5,12 @@
 demo-gallery photo competes (seen, photo-only and unseen classes), and only photos of the query's
 own class count as relevant. Prints chance, Ret and the app's two-stage search (top 50 re-ranked).
 
-Usage: ``python scripts/eval_demo_full_gallery.py`` (needs ``../shared/data/quickdraw``).
+Usage: ``python scripts/eval_demo_full_gallery.py [--weights FILE]`` (needs ``../shared/data/quickdraw``).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -27,12 +28,15 @@ from zse_gui.data.splits import canonical_class  # noqa: E402
 from zse_gui.model import create_model  # noqa: E402
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default="default", help="zse_lite weight file (default: the bundled one)")
+    args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
     data = load_all()
     unseen = split_data(data)["unseen"]
-    model = create_model("zse_lite", weights="default").eval()
+    model = create_model("zse_lite", weights=args.weights).eval()
     unseen_id = {canonical_class(c): i for i, c in enumerate(unseen.classes)}
     photos = images(SbirData(data.classes, (), data.photos, "demo gallery"), "photo", model.cfg)
     gl = np.array([unseen_id.get(canonical_class(data.classes[p.label]), -1) for p in data.photos])

@@ -33,7 +33,8 @@ __all__ = [
     "strength_z",
 ]
 
-NO_CLEAR_MATCH_Z = 3.0  # fitted by benchmarks/strength.py for the bundled zse_lite (v2) on held-out doodles
+# Fitted by benchmarks/strength.py for zse_lite v2; v3 fits 3.8 but barely separates (docs/explanations.md).
+NO_CLEAR_MATCH_Z = 3.0
 MIN_SPREAD = 0.05  # logits: a floor for the spread, so identical scores do not divide by zero
 MIN_POOL = 5  # fewer other scores than this: no distribution to stand out from
 # Ink whose bounding box is under this share of the canvas's longer side (a dot, a tick) is blown
