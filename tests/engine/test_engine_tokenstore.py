@@ -177,11 +177,15 @@ def test_int8_tokens_rerank_like_float32_tokens_where_the_margin_is_clear(
         sk = read_stroke_file(sketches / f"{name}.json")
         want = lite.rn_logits(sk, exact, idx, use_cache=False)
         got = lite.rn_logits(sk, stored, idx, use_cache=False)
-        top = np.sort(want)[::-1][:11]
-        margin = float(-np.diff(top).max())  # smallest gap between neighbours of the top 11
-        assert margin > 0.05, f"{name}: the fixture's top 11 are too close ({margin:.4f}) for this test"
-        assert float(np.abs(got - want).max()) < margin / 2
-        np.testing.assert_array_equal(np.argsort(-got)[:10], np.argsort(-want)[:10])
+        # int8 tokens move a relation logit by about 0.01 (0.007-0.011 measured with zse_lite v2
+        # and v3); 0.025 leaves room, and is half the gap called clear below.
+        assert float(np.abs(got - want).max()) < 0.025
+        # Among the float32 top 11, every two photos whose logits differ clearly (> 0.05) keep
+        # their order with int8 tokens. (Near ties may swap: v3 scores two fish 0.012 apart.)
+        top = np.argsort(-want)[:11]
+        clear = (want[top][:, None] - want[top][None, :]) > 0.05
+        assert clear.sum() >= 40, f"{name}: too few clearly separated pairs for this test"
+        assert np.all((got[top][:, None] - got[top][None, :])[clear] > 0)
 
 
 def test_damaged_int8_store_is_detected_and_rebuilt(
