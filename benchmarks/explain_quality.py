@@ -470,6 +470,11 @@ def retrieval_benchmark(model: ZseSbir, bgs: list[np.ndarray], seed: int) -> dic
     return {"classes": len(set(gl.tolist())), "queries": len(ql_a), "photos": len(entries), "rows": rows}
 
 
+def _ratio(r: float, unit: str = "") -> str:
+    """A deletion ratio; undefined (n/a) when the random order does not lower the score at all."""
+    return "n/a (random: no drop)" if not np.isfinite(r) else f"{r:.2f}{unit}"
+
+
 def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
     c = res["correspondence"]
     lines = [
@@ -516,7 +521,7 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
         d = c["deletion"][name]
         if not isinstance(d, dict) or "auc" not in d:
             continue
-        lines.append(f"| {name} | {d['auc']:.4f} | {d['drop_area']:.4f} | {d['ratio_vs_random']:.2f} |")
+        lines.append(f"| {name} | {d['auc']:.4f} | {d['drop_area']:.4f} | {_ratio(d['ratio_vs_random'])} |")
     if "readouts" in c:
         lines += [
             "",
@@ -533,7 +538,7 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {v['all'][0.05]:.3f} | {v['all'][0.1]:.3f} | {v['top'][0.05]:.3f} | "
                 f"{v['top'][0.1]:.3f} | {v['coverage']:.1%} | {v['top5_share']:.1%} | "
-                f"{v['background_share']:.1%} | {d.get('ratio_vs_random', float('nan')):.2f}x | "
+                f"{v['background_share']:.1%} | {_ratio(d.get('ratio_vs_random', float('nan')), 'x')} | "
                 f"{v['readout_ms']:.1f} |"
             )
     ret = res.get("retrieval")
