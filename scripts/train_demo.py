@@ -288,16 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.export_only:
         masker = None
-        if args.faith_weight > 0:  # packed frozen-feature inputs: a masked cell gets a white image's features
+        if args.faith_weight > 0:  # packed frozen-feature inputs: the masked photos' features
             mc = model.cfg
-            white_px = np.full((mc.img_size, mc.img_size, 3), 255, np.uint8)
-            white = torch.from_numpy(normalize(white_px, mc))[None]
-            with torch.no_grad():
-                white_feats = model.sa.backbone(white)[0]
-            masker = PatchMasker(
-                mc.grid_size, mc.patch_size, mc.mean, mc.std, white_features=white_feats,
-                features=model.sa.backbone if args.faith_pixels else None,
-            )  # fmt: skip
+            masker = PatchMasker(mc.grid_size, mc.patch_size, mc.mean, mc.std)
+            if args.faith_pixels:  # the backbone again on the painted pixels, as the benchmark does
+                masker.features = model.sa.backbone
+            else:  # the stand-in: a white image's features at the masked cells
+                white_px = np.full((mc.img_size, mc.img_size, 3), 255, np.uint8)
+                white = torch.from_numpy(normalize(white_px, mc))[None]
+                with torch.no_grad():
+                    masker.white_features = model.sa.backbone(white)[0]
         trainer = Trainer(
             model, data, cfg, out_dir=args.out, evaluator=evaluator, meta=meta, progress=False,
             patch_masker=masker,

@@ -247,9 +247,12 @@ class Controller(FilesMixin, QObject):
                 what = "a gallery (File > Open gallery folder…, Ctrl+G)"
             self.view.set_results_message(f"Waiting for {what}.")
             return None
-        params = SearchParams(self.settings.top_k, self.settings.rerank_depth)
         self.state.asked["search"] = st.revision
-        return self.worker.submit(search_job(query, params, st.revision), force=force)
+        return self.worker.submit(search_job(query, self.search_params(), st.revision), force=force)
+
+    def search_params(self) -> SearchParams:
+        """The search settings a ranking is made with (and kept measurements are keyed by)."""
+        return SearchParams(self.settings.top_k, self.settings.rerank_depth)
 
     def shutdown(self) -> None:
         """Stop the worker (cancelling its jobs), save settings and strokes. Safe to call twice."""

@@ -110,7 +110,7 @@ class StrokesController:
         c.view.set_strokes_versus(
             [f"#{it.final_rank + 1} {it.label or ''}".strip() for _, it in others], [k for k, _ in others]
         )
-        params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
+        params = c.search_params()
         self.asked_params = params
         key = (st.revision, item.index, params)
         kept = self.done.get(key)
@@ -126,8 +126,7 @@ class StrokesController:
     def measured(self) -> dict[int, tuple[StrokeAttribution | None, OcclusionMap | None]]:
         """Finished measurements of the drawing on show under the current search settings, by
         gallery index: (stroke attribution, photo occlusion map), for a report to reuse."""
-        st, c = self.c.state, self.c
-        params = SearchParams(c.settings.top_k, c.settings.rerank_depth)
+        st, params = self.c.state, self.c.search_params()
         return {
             index: (payload.attribution, payload.occlusion)
             for (revision, index, kept_params), payload in self.done.items()

@@ -113,10 +113,8 @@ def report_job(
             )
             drawn = query if isinstance(query, StrokeSketch) and n < REPORT_STROKE_PAGES else None
             kept_attr, kept_occ = known.get(item.index, (None, None))
-            attr = None
-            if drawn is not None and kept_attr is not None:
-                attr = kept_attr
-            elif drawn is not None:
+            attr = kept_attr if drawn is not None else None
+            if drawn is not None and attr is None:
                 attr = engine.attribute_strokes(
                     drawn,
                     gallery,
@@ -124,10 +122,8 @@ def report_job(
                     compared,
                     cancel=ctx.cancelled,
                 )
-            occ = None
-            if n < REPORT_OCCLUSION_PAGES and kept_occ is not None:
-                occ = kept_occ
-            elif n < REPORT_OCCLUSION_PAGES:
+            occ = kept_occ if n < REPORT_OCCLUSION_PAGES else None
+            if n < REPORT_OCCLUSION_PAGES and occ is None:
                 occ = engine.occlusion_map(
                     query,
                     gallery,

@@ -123,7 +123,7 @@ class Trainer:
         progress: show a tqdm bar.
         patch_masker: paints photo patches white for ``cfg.faith_weight`` (default: a
             ``PatchMasker`` of plain images from ``model.cfg``; packed frozen-feature inputs need
-            one with the white image's features).
+            one with the backbone or a white image's features).
 
     Raises:
         ConfigError: a freeze prefix matches no parameter, nothing is left to train, or the amp
