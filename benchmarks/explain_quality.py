@@ -76,6 +76,7 @@ from zse_gui.data.splits import canonical_class  # noqa: E402
 from zse_gui.engine.explain import (  # noqa: E402
     MASK_FILL,
     correspondences,
+    line_photo_order,
     patch_ink,
     readout_maps,
     strip_ret,
@@ -139,15 +140,6 @@ def readout_lines(
         score = strength_map[np.arange(len(s2p)), s2p]
     kept = ink & (corr.mutual if mutual_only else True)
     return s2p, score, np.asarray(kept, bool), strength_map
-
-
-def lines_order(s2p: np.ndarray, score: np.ndarray, rows: np.ndarray, strength_map: np.ndarray) -> np.ndarray:
-    """Photo patches in a readout's own order: first those its lines (``rows``) end on, by the
-    summed strength of those lines, then the rest by the strength map's mass over those rows."""
-    p = strength_map.shape[1]
-    line_w = np.bincount(s2p[rows], weights=score[rows], minlength=p)
-    mass = strength_map[rows].sum(0)
-    return np.lexsort((np.arange(p), -mass, -line_w))
 
 
 def unseen_photos(limit: int | None = None, offset: int = 0) -> list[dict[str, str]]:
@@ -220,8 +212,9 @@ def occlusion_logits(
 @torch.no_grad()
 def deletion_curves(
     model: ZseSbir, sk_tokens: torch.Tensor, photo: np.ndarray, orders: dict[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Relation score after masking the first k photo patches of each order, k in MASK_STEPS."""
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(relation scores, relation logits) after masking the first k photo patches of each order,
+    k in MASK_STEPS. The logits show what the sigmoid hides where the score sits near 1."""
     cfg = model.cfg
     g, ps = cfg.grid_size, cfg.patch_size
     imgs, keys = [photo], []
@@ -234,17 +227,19 @@ def deletion_curves(
             imgs.append(img)
             keys.append(name)
     x = torch.from_numpy(np.stack([normalize(i, cfg) for i in imgs]))
-    scores = []
+    scores, logits = [], []
     for s in range(0, len(x), 16):
         ph = model.forward_tokens(x[s : s + 16]).tokens
         sk = sk_tokens.expand(len(ph), -1, -1)
         cross = model.forward_cross(sk, ph)
-        scores.append(model.forward_relation(cross.sketch, cross.photo).score[:, 0])
-    sc = torch.cat(scores).numpy()
-    out = {}
+        rel = model.forward_relation(cross.sketch, cross.photo)
+        scores.append(rel.score[:, 0])
+        logits.append(rel.logit[:, 0])
     n = len(MASK_STEPS) - 1
-    for j, name in enumerate(orders):
-        out[name] = np.concatenate([[sc[0]], sc[1 + j * n : 1 + (j + 1) * n]])
+    out: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] = ({}, {})
+    for d, v in zip(out, (torch.cat(scores).numpy(), torch.cat(logits).numpy()), strict=True):
+        for j, name in enumerate(orders):
+            d[name] = np.concatenate([[v[0]], v[1 + j * n : 1 + (j + 1) * n]])
     return out
 
 
@@ -271,6 +266,7 @@ def correspondence_benchmark(
     curves: dict[str, list[np.ndarray]] = {"explanation": [], "random": [], "ret_attention": []}
     curves.update({f"{v}_lines": [] for v in READOUT_VARIANTS})
     curves["gradient_mass"] = []
+    logit_curves: dict[str, list[np.ndarray]] = {}  # the same curves on the relation logit
     ro: dict[str, dict[str, list[Any]]] = {
         v: {k: [] for k in ("pred", "true", "pred_top", "true_top", "kept", "ink", "sink", "bg")}
         for v in READOUT_VARIANTS
@@ -380,13 +376,15 @@ def correspondence_benchmark(
                     "ret_attention": np.lexsort((np.arange(len(mass)), -o["ret_attn_photo"])),
                 }
                 for v, (s2p, score, kept, smap) in lines.items():
-                    orders[f"{v}_lines"] = lines_order(s2p, score, ink & kept, smap)
+                    orders[f"{v}_lines"] = line_photo_order(s2p, score, ink & kept, smap)
                 rel_mass = relevance[ink].sum(0)
                 orders["gradient_mass"] = np.lexsort((np.arange(len(rel_mass)), -rel_mass))
                 if occlusion_pool > 0:
                     orders[f"{OCC}_lines"] = occ_order
-                for name, c in deletion_curves(model, o["sk_tokens"], photo, orders).items():
-                    curves[name].append(c)
+                by_score, by_logit = deletion_curves(model, o["sk_tokens"], photo, orders)
+                for name in by_score:
+                    curves[name].append(by_score[name])
+                    logit_curves.setdefault(name, []).append(by_logit[name])
     ta = np.concatenate(true_all)
     res: dict[str, Any] = {"pairs": n_pairs, "photos": len(entries), "ink_matches": int(len(ta))}
     acc: dict[str, Any] = {}
@@ -429,11 +427,16 @@ def correspondence_benchmark(
             "readout_ms": 1000 * float(np.median(ro_time[v])),
         }
     res["gradient_backward_ms"] = 1000 * float(np.median(grad_time))
+    logit_means = {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in logit_curves.items()}
     res["deletion"] = {
         "pairs": len(curves["random"]),
         "mask_steps": list(MASK_STEPS),
         **deletion_summary({k: np.stack(v) for k, v in curves.items()}),
         "mean_curves": {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in curves.items()},
+    }
+    res["deletion_logit"] = {
+        **deletion_summary({k: np.stack(v) for k, v in logit_curves.items()}),
+        "mean_curves": logit_means,
     }
     return res
 
@@ -512,16 +515,26 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
         f"({c['sinks']['ink_patches_mean']:.0f} ink patches per sketch on average).",
         "",
         f"Deletion ({c['deletion']['pairs']} identity pairs, masking {MASK_STEPS[1]}..{MASK_STEPS[-1]} "
-        "photo patches):",
+        "photo patches; the relation score, and the relation logit before the sigmoid, which shows "
+        "changes the score hides where it sits near 1):",
         "",
-        "| order | mean score over the curve | mean drop | drop / random's |",
-        "|---|---|---|---|",
+        "| order | mean score over the curve | mean drop | drop / random's | mean logit drop | "
+        "logit drop / random's |",
+        "|---|---|---|---|---|---|",
     ]
+    dl = c.get("deletion_logit", {})  # absent in results written before the logit curves
     for name in c["deletion"]:
         d = c["deletion"][name]
         if not isinstance(d, dict) or "auc" not in d:
             continue
-        lines.append(f"| {name} | {d['auc']:.4f} | {d['drop_area']:.4f} | {_ratio(d['ratio_vs_random'])} |")
+        lg = dl.get(name, {})
+        lg_cells = "not measured | not measured"
+        if lg:
+            lg_cells = f"{lg['drop_area']:.3f} | {_ratio(lg['ratio_vs_random'])}"
+        lines.append(
+            f"| {name} | {d['auc']:.4f} | {d['drop_area']:.4f} | {_ratio(d['ratio_vs_random'])} | "
+            f"{lg_cells} |"
+        )
     if "readouts" in c:
         lines += [
             "",
@@ -530,15 +543,19 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
             f"pass for the gradient readouts took {c['gradient_backward_ms']:.0f} ms, median):",
             "",
             f"| readout | PCK@0.05 all | PCK@0.1 all | PCK@0.05 top-{TOP_N} | PCK@0.1 top-{TOP_N} | coverage "
-            "| top-5 sink share | background share | deletion / random | readout ms |",
+            "| top-5 sink share | background share | deletion / random (score; logit) | readout ms |",
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, v in c["readouts"].items():
             d = c["deletion"].get(f"{name}_lines", {})
+            lg = c.get("deletion_logit", {}).get(f"{name}_lines", {})
+            ratios = f"{_ratio(d.get('ratio_vs_random', float('nan')), 'x')}; " + (
+                _ratio(lg["ratio_vs_random"], "x") if lg else "not measured"
+            )
             lines.append(
                 f"| {name} | {v['all'][0.05]:.3f} | {v['all'][0.1]:.3f} | {v['top'][0.05]:.3f} | "
                 f"{v['top'][0.1]:.3f} | {v['coverage']:.1%} | {v['top5_share']:.1%} | "
-                f"{v['background_share']:.1%} | {_ratio(d.get('ratio_vs_random', float('nan')), 'x')} | "
+                f"{v['background_share']:.1%} | {ratios} | "
                 f"{v['readout_ms']:.1f} |"
             )
     ret = res.get("retrieval")

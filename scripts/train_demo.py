@@ -68,7 +68,7 @@ from zse_gui.model.lite import (  # noqa: E402
     ZSE_LITE_UNSEEN,
     pack_cached_features,
 )
-from zse_gui.train.config import TrainConfig  # noqa: E402
+from zse_gui.train.config import FAITH_ORDERS, TrainConfig  # noqa: E402
 from zse_gui.train.faithfulness import PatchMasker  # noqa: E402
 from zse_gui.train.state import load_train_state  # noqa: E402
 from zse_gui.train.trainer import Trainer  # noqa: E402
@@ -125,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         "--faith-pixels", action="store_true",
         help="run the frozen backbone again on the painted photos (exact, as the benchmark masks) "
         "instead of putting a white image's features at the masked cells",
+    )  # fmt: skip
+    ap.add_argument(
+        "--faith-order", default="attention", choices=FAITH_ORDERS,
+        help="the explanation order the faithfulness term trains: attention mass, or a readout's lines",
     )  # fmt: skip
     ap.add_argument("--faith-patches", type=int, default=16, help="photo patches masked per copy")
     ap.add_argument("--faith-margin", type=float, default=1.0, help="the hinge's margin, in logit units")
@@ -250,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         faith_weight=args.faith_weight,
         faith_patches=args.faith_patches,
         faith_margin=args.faith_margin,
+        faith_order=args.faith_order,
         log_every=10,
         checkpoint_every=100,
         eval_every=args.eval_every,
@@ -271,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         "composite_prob": args.composite_prob,
         "faith_weight": args.faith_weight,
         "faith_pixels": args.faith_pixels,
+        "faith_order": args.faith_order,
         "composite_backgrounds": list(TRAIN_BACKGROUNDS) if args.composite_prob > 0 else [],
         "init_weights": None if args.init_weights is None else args.init_weights.name,
         "cached_views": {

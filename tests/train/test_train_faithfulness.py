@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from zse_gui.engine.explain import correspondences, line_photo_order, readout_maps, strip_ret
 from zse_gui.errors import ConfigError
 from zse_gui.model import create_model
 from zse_gui.model.lite import pack_cached_features
@@ -14,7 +16,9 @@ from zse_gui.train.config import TrainConfig
 from zse_gui.train.faithfulness import (
     PatchMasker,
     explained_order,
+    faith_order_mass,
     faithfulness_loss,
+    readout_order,
     top_and_random_cells,
 )
 from zse_gui.train.trainer import Trainer
@@ -77,6 +81,47 @@ def test_explained_order_sums_the_ink_rows_mass_per_photo_patch() -> None:
     assert explained_order(attn, torch.zeros_like(ink))[0, 3] == 1.0
 
 
+def _softmax_attn(b: int, h: int, p: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.softmax(torch.randn(b, h, 1 + p, 1 + p, generator=g) * 3, dim=-1)
+
+
+def test_readout_order_is_the_order_the_benchmark_masks_the_apps_lines_in() -> None:
+    # The trained order must be the one the deletion benchmark masks: the engine's readout of the
+    # stripped head-mean maps, then line_photo_order over the ink rows.
+    p = 16
+    sk_attn, ph_attn = _softmax_attn(2, 4, p, 0), _softmax_attn(2, 4, p, 1)
+    ink = torch.zeros(2, p, dtype=torch.bool)
+    ink[0, [1, 2, 5, 6, 9]] = True
+    ink[1, [0, 3, 12, 15]] = True
+    scores = readout_order(sk_attn, ph_attn, ink, "dual_sinkhorn")
+    for i in range(2):
+        sm, pm = strip_ret(sk_attn[i].numpy()).mean(0), strip_ret(ph_attn[i].numpy()).mean(0)
+        rows = ink[i].numpy()
+        c = correspondences(sm, pm, rows, None, readout="dual_sinkhorn")
+        _, smap = readout_maps("dual_sinkhorn", sm, pm, rows)
+        want = line_photo_order(c.sketch_to_photo, c.sketch_score, rows, smap)
+        got = np.argsort(-scores[i].numpy(), kind="stable")
+        assert got.tolist() == want.tolist()
+        # Its top cells are the photo patches the lines end on.
+        k = len(set(c.sketch_to_photo[rows].tolist()))
+        assert set(got[:k].tolist()) == set(c.sketch_to_photo[rows].tolist())
+    assert torch.equal(faith_order_mass(sk_attn, ph_attn, ink, "dual_sinkhorn"), scores)
+    assert torch.equal(faith_order_mass(sk_attn, ph_attn, ink, "attention"), explained_order(sk_attn, ink))
+    with pytest.raises(ValueError, match="unknown faithfulness order"):
+        faith_order_mass(sk_attn, ph_attn, ink, "gradient")
+
+
+def test_line_photo_order_ranks_line_ends_by_summed_strength_then_map_mass() -> None:
+    s2p = np.array([2, 2, 0, 3])
+    strength = np.array([0.3, 0.3, 0.5, 9.0])
+    rows = np.array([True, True, True, False])  # the last line does not count
+    smap = np.zeros((4, 4))
+    smap[0, 1] = 0.2  # mass on patch 1 from a counted row
+    smap[3, 3] = 5.0  # mass on patch 3 from an uncounted row
+    assert line_photo_order(s2p, strength, rows, smap).tolist() == [2, 0, 1, 3]
+
+
 def test_top_and_random_cells() -> None:
     mass = torch.tensor([[0.1, 0.9, 0.0, 0.5, 0.2, 0.3]])
     cells = top_and_random_cells(mass, 2, torch.Generator().manual_seed(0))
@@ -93,7 +138,9 @@ def test_hinge_is_zero_once_the_explained_cells_cost_the_margin() -> None:
 
 def test_config_rejects_bad_faith_settings_and_is_off_by_default() -> None:
     assert TrainConfig().faith_weight == 0.0
-    for bad in ({"faith_weight": -1.0}, {"faith_patches": 0}, {"faith_margin": 0.0}):
+    assert TrainConfig().faith_order == "attention"
+    bads = ({"faith_weight": -1.0}, {"faith_patches": 0}, {"faith_margin": 0.0}, {"faith_order": "gradient"})
+    for bad in bads:
         with pytest.raises(ConfigError, match="faith"):
             TrainConfig(**bad)  # type: ignore[arg-type]
 
@@ -108,11 +155,14 @@ def _batches(n: int = 3) -> list[tuple[torch.Tensor, ...]]:
     return out
 
 
-def test_trainer_adds_the_faith_term_only_when_asked_and_it_reaches_the_relation_side(tmp_path: Path) -> None:
+@pytest.mark.parametrize("order", ["attention", "dual_sinkhorn"])
+def test_trainer_adds_the_faith_term_only_when_asked_and_it_reaches_the_relation_side(
+    tmp_path: Path, order: str
+) -> None:
     # The hinge alone (release terms off, no weight decay): any parameter that moves was moved by it.
     cfg = TrainConfig(
         steps=2, batch_size=2, lr=1e-3, weight_decay=0.0, log_every=1, faith_weight=1.0, faith_patches=3,
-        triplet_weight=0.0, relation_weight=0.0, amp="off",
+        triplet_weight=0.0, relation_weight=0.0, amp="off", faith_order=order,
     )  # fmt: skip
     # Seed 1: the tiny test model's relation MLP is alive (seed 0's ReLUs are all off at init, so
     # its logit does not depend on the input at all).

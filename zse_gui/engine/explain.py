@@ -29,6 +29,7 @@ __all__ = [
     "correspondences",
     "dual_softmax",
     "gradient_relevance",
+    "line_photo_order",
     "mask_photo_patches",
     "patch_centres",
     "patch_ink",
@@ -208,6 +209,29 @@ def correspondences(
         ink=np.asarray(ink, bool),
         readout=readout,
     )
+
+
+def line_photo_order(
+    sketch_to_photo: np.ndarray, strength: np.ndarray, rows: np.ndarray, strength_map: np.ndarray
+) -> np.ndarray:
+    """Photo patches in the order a readout's lines explain them: [P] int64 patch ids.
+
+    First the photo patches the lines of ``rows`` end on, by the summed strength of those lines;
+    then the rest by the strength map's mass over those rows; ties by patch id. This is the order
+    the deletion benchmark masks a readout's explanation in, and the order the faithfulness
+    training term (``zse_gui.train.faithfulness``) can be asked to make faithful.
+
+    Args:
+        sketch_to_photo: [P] photo patch of each sketch patch's line.
+        strength: [P] strength of each line.
+        rows: [P] bool sketch patches whose lines count (e.g. ink and kept).
+        strength_map: [P, P] the readout's strength map.
+    """
+    rows = np.asarray(rows, bool)
+    p = strength_map.shape[1]
+    line_w = np.bincount(sketch_to_photo[rows], weights=np.asarray(strength, np.float64)[rows], minlength=p)
+    mass = np.asarray(strength_map, np.float64)[rows].sum(0)
+    return np.lexsort((np.arange(p), -mass, -line_w)).astype(np.int64)
 
 
 def synthesize(

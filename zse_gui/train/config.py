@@ -8,6 +8,10 @@ from typing import Any
 
 from zse_gui.errors import ConfigError
 
+# Explanation orders the faithfulness term can train (``TrainConfig.faith_order``): the attention
+# mass, or the line order of a correspondence readout without gradients (``zse_gui.engine``).
+FAITH_ORDERS = ("attention", "dual_sinkhorn", "sinkhorn", "dual_softmax")
+
 __all__ = ["TrainConfig", "AMP_MODES"]
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
@@ -46,6 +50,9 @@ class TrainConfig:
             ``faith_patches`` photo patches the sketch's ink attends to most must lower the
             relation logit at least ``faith_margin`` more than painting as many random patches.
         faith_patches: photo patches painted white per copy.
+        faith_order: which explanation's order the term makes faithful: ``attention`` (the
+            attention mass the ink puts on each photo patch) or a correspondence readout such as
+            ``dual_sinkhorn`` (the app's default lines; ``zse_gui.train.faithfulness.FAITH_ORDERS``).
         faith_margin: the hinge's margin, in relation-logit units.
         pos_target: relation target of matching pairs (0.99, label smoothing of 1).
         neg_target: relation target of non-matching pairs (0.01).
@@ -86,6 +93,7 @@ class TrainConfig:
     faith_weight: float = 0.0
     faith_patches: int = 16
     faith_margin: float = 1.0
+    faith_order: str = "attention"
     pos_target: float = 0.99
     neg_target: float = 0.01
     amp: str = "auto"
@@ -129,6 +137,9 @@ class TrainConfig:
             problems.append(f"faith_weight must be >= 0 (got {self.faith_weight})")
         if self.faith_patches < 1:
             problems.append(f"faith_patches must be >= 1 (got {self.faith_patches})")
+        if self.faith_order not in FAITH_ORDERS:
+            orders = ", ".join(FAITH_ORDERS)
+            problems.append(f"faith_order must be one of {orders} (got {self.faith_order!r})")
         if self.faith_margin <= 0:
             problems.append(f"faith_margin must be > 0 (got {self.faith_margin})")
         if self.grad_clip is not None and self.grad_clip <= 0:

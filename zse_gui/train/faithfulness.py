@@ -6,10 +6,16 @@ it faster than a random order. With the release's loss nothing asks for that, an
 model's lines lower it no faster than random (ratio 0.83x).
 
 This term asks for it directly. For each matching pair of a batch, the photo patches are ranked
-by the attention mass the sketch's ink patches put on them (head mean, the benchmark's
-"explanation" order; detached, the ranking is not differentiated), and two copies of the photo
-are made: one with the ``k`` highest-ranked patches painted white, one with ``k`` random
-patches painted white. The loss is a hinge on the relation logits of the two copies,
+(detached: the ranking is not differentiated) in one of two orders (``TrainConfig.faith_order``):
+
+* ``attention``: by the attention mass the sketch's ink patches put on them (head mean; the
+  benchmark's "explanation" order);
+* a correspondence readout such as ``dual_sinkhorn`` (the app's default): the photo patches its
+  lines end on, by summed line strength (``zse_gui.engine.explain.line_photo_order``; the order
+  the benchmark masks that readout's lines in, so the term trains the lines the app draws).
+
+Then two copies of the photo are made: one with the ``k`` highest-ranked patches painted white,
+one with ``k`` random patches painted white. The loss is a hinge on the relation logits of the two copies,
 
     L_faith = mean( relu(margin - (logit_random - logit_explained)) ),
 
@@ -29,14 +35,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from zse_gui.engine.explain import line_photo_order, readout_maps
 from zse_gui.model.lite import pack_cached_features, replace_cached_features
 from zse_gui.sketch import INK_THRESHOLD
+from zse_gui.train.config import FAITH_ORDERS
 
-__all__ = ["PatchMasker", "explained_order", "faithfulness_loss", "top_and_random_cells"]
+__all__ = [
+    "FAITH_ORDERS",
+    "PatchMasker",
+    "explained_order",
+    "faith_order_mass",
+    "faithfulness_loss",
+    "readout_order",
+    "top_and_random_cells",
+]
 
 
 class PatchMasker:
@@ -107,6 +124,47 @@ def explained_order(sketch_attn: Tensor, ink: Tensor) -> Tensor:
     rows = ink.float()
     rows = torch.where(rows.sum(1, keepdim=True) > 0, rows, torch.ones_like(rows))
     return (a * rows[:, :, None]).sum(1)  # [B, P]
+
+
+def _patch_maps(attn: Tensor, p: int) -> np.ndarray:
+    """[B, h, T, T'] attention -> [B, P, P] float64 head-mean patch maps ([Ret] row and column and
+    extra key columns dropped, rows renormalised as ``zse_gui.engine.explain.strip_ret`` does)."""
+    a = attn.detach()[:, :, 1:, 1 : 1 + p].double().cpu().numpy()
+    s = a.sum(-1, keepdims=True)
+    a = np.where(s > 0, a / np.where(s > 0, s, 1.0), 1.0 / p)
+    return np.asarray(a.mean(1))
+
+
+def readout_order(sketch_attn: Tensor, photo_attn: Tensor, ink: Tensor, readout: str) -> Tensor:
+    """[B, P] float rank scores: the photo patches in a readout's line order
+    (``line_photo_order``), first patch highest, so that the top ``k`` of a row are the first
+    ``k`` patches the benchmark masks for that readout. Detached; computed in numpy.
+
+    Args:
+        sketch_attn, photo_attn: [B, h, T, T'] the two streams' cross-attention (T = 1 + P).
+        ink: [B, P] bool ink cells; a sketch without ink counts every row.
+        readout: a correspondence readout without gradients (``FAITH_ORDERS`` minus ``attention``).
+    """
+    b, p = ink.shape
+    sm, pm = _patch_maps(sketch_attn, p), _patch_maps(photo_attn, p)
+    rows_all = ink.cpu().numpy().astype(bool)
+    out = np.zeros((b, p), np.float32)
+    for i in range(b):
+        rows = rows_all[i] if rows_all[i].any() else np.ones(p, bool)
+        match, strength = readout_maps(readout, sm[i], pm[i], rows)  # as ``correspondences`` reads it
+        s2p = np.argmax(match, axis=1)
+        order = line_photo_order(s2p, strength[np.arange(p), s2p], rows, strength)
+        out[i, order] = np.arange(p, 0, -1, dtype=np.float32)
+    return torch.from_numpy(out).to(ink.device)
+
+
+def faith_order_mass(sketch_attn: Tensor, photo_attn: Tensor, ink: Tensor, order: str) -> Tensor:
+    """[B, P] scores whose top ``k`` cells are the first ``k`` of ``order`` (``FAITH_ORDERS``)."""
+    if order == "attention":
+        return explained_order(sketch_attn, ink)
+    if order not in FAITH_ORDERS:
+        raise ValueError(f"unknown faithfulness order {order!r} (one of {', '.join(FAITH_ORDERS)})")
+    return readout_order(sketch_attn, photo_attn, ink, order)
 
 
 def top_and_random_cells(mass: Tensor, k: int, generator: torch.Generator | None = None) -> Tensor:

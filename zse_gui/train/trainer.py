@@ -41,7 +41,7 @@ from zse_gui.errors import ConfigError, DatasetError, WeightsError
 from zse_gui.model.checkpoint import native_to_official, save_official, save_safetensors
 from zse_gui.train.config import TrainConfig
 from zse_gui.train.datasets import ShuffledStream, is_stream
-from zse_gui.train.faithfulness import PatchMasker, explained_order, faithfulness_loss, top_and_random_cells
+from zse_gui.train.faithfulness import PatchMasker, faith_order_mass, faithfulness_loss, top_and_random_cells
 from zse_gui.train.geometry import correspondence_loss
 from zse_gui.train.losses import zse_loss
 from zse_gui.train.state import load_train_state, save_train_state
@@ -412,7 +412,9 @@ class Trainer:
         if self.cfg.faith_weight > 0:
             assert self.patch_masker is not None
             masker = self.patch_masker
-            mass = explained_order(pair.cross.sketch_attn[:b], masker.ink(sk2[:b]))  # [B, P]
+            ink = masker.ink(sk2[:b])
+            attn = (pair.cross.sketch_attn[:b], pair.cross.photo_attn[:b])
+            mass = faith_order_mass(*attn, ink, self.cfg.faith_order)  # [B, P]: top k = the order's first k
             # Random cells from (seed, step): the same draw after a resume.
             gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.step)
             cells = top_and_random_cells(mass, self.cfg.faith_patches, gen)  # [2B, P]
