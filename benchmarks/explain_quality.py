@@ -118,6 +118,7 @@ READOUT_VARIANTS: dict[str, tuple[str, bool, bool]] = {
     "dual_softmax": ("dual_softmax", False, False),
     "sinkhorn": ("sinkhorn", False, False),
     "dual_sinkhorn": ("dual_sinkhorn", False, False),
+    "consensus": ("consensus", False, False),
     "gradient": ("gradient", False, False),
     "gradient_argmax": ("gradient", False, True),
 }

@@ -7,9 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from zse_gui.engine.engine import Engine
-from zse_gui.engine.explain import READOUTS, correspondences, dual_softmax, sinkhorn, top_pairs
+from zse_gui.engine.explain import (
+    READOUTS,
+    correspondences,
+    dual_softmax,
+    neighbourhood_consensus,
+    sinkhorn,
+    top_pairs,
+)
 from zse_gui.engine.relevance import attention_relevance, pair_relevance
 from zse_gui.errors import UsageError
 from zse_gui.sketch import StrokeSketch
@@ -134,3 +143,62 @@ def test_engine_explain_rejects_an_unknown_readout(engine: Engine, sketch: Strok
     photo = np.zeros((32, 32, 3), np.uint8)
     with pytest.raises(UsageError, match="readout"):
         engine.explain(sketch, photo=photo, readout="argmax")
+
+
+G = 8  # grid of the consensus tests
+
+
+def _field(shift: tuple[int, int], mirrored: bool) -> np.ndarray:
+    """[G*G] photo patch of each sketch patch under a shift (and a left-right mirror), -1 off-grid."""
+    r, c = np.divmod(np.arange(G * G), G)
+    tr, tc = r + shift[0], (G - 1 - c if mirrored else c) + shift[1]
+    ok = (tr >= 0) & (tr < G) & (tc >= 0) & (tc < G)
+    return np.where(ok, tr * G + tc, -1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    shift=st.tuples(st.integers(-2, 2), st.integers(-2, 2)),
+    mirrored=st.booleans(),
+    ink_bits=st.lists(st.booleans(), min_size=G * G, max_size=G * G),
+    seed=st.integers(0, 2**16),
+)
+def test_consensus_keeps_every_line_of_a_rigid_field(
+    shift: tuple[int, int], mirrored: bool, ink_bits: list[bool], seed: int
+) -> None:
+    """When every ink patch's best match follows one shift (same way round or mirrored), the
+    neighbours' support of the true pair is the largest in its row: consensus keeps every line."""
+    truth = _field(shift, mirrored)
+    m = np.random.default_rng(seed).random((G * G, G * G)) * 1e-3
+    on = truth >= 0
+    m[np.arange(G * G)[on], truth[on]] += 1.0
+    ink = np.array(ink_bits)
+    out = neighbourhood_consensus(m, ink)
+    rows = ink & on
+    np.testing.assert_array_equal(np.argmax(out[rows], axis=1), truth[rows])
+    np.testing.assert_array_equal(out[~ink], m[~ink])  # rows without ink are returned as they are
+
+
+def test_consensus_lifts_a_weak_geometric_signal_but_invents_none() -> None:
+    """Noisy maps with a weak true match per row (a mirrored shift): the plain argmax finds few
+    true partners, consensus most. Maps without any signal: consensus does not land on an
+    arbitrary truth more often than chance would (it imposes smoothness, not the answer)."""
+    rng = np.random.default_rng(0)
+    truth = _field((0, 0), mirrored=True)
+    ink = np.ones(G * G, bool)
+    m = rng.random((G * G, G * G)) ** 8
+    m[np.arange(G * G), truth] += 0.3
+    m /= m.sum(1, keepdims=True)
+    plain = np.mean(np.argmax(m, 1) == truth)
+    cons = np.mean(np.argmax(neighbourhood_consensus(m, ink), 1) == truth)
+    assert plain < 0.3 and cons > 0.8
+    hits = [
+        np.mean(np.argmax(neighbourhood_consensus(rng.random((G * G, G * G)) ** 8, ink), 1) == truth)
+        for _ in range(10)
+    ]
+    assert np.mean(hits) < 5 / (G * G)  # chance is 1 / 64
+
+
+def test_consensus_needs_a_square_grid() -> None:
+    with pytest.raises(ValueError, match="square grid"):
+        neighbourhood_consensus(np.ones((12, 12)), np.ones(12, bool))

@@ -31,6 +31,7 @@ __all__ = [
     "gradient_relevance",
     "line_photo_order",
     "mask_photo_patches",
+    "neighbourhood_consensus",
     "patch_centres",
     "patch_ink",
     "readout_maps",
@@ -114,6 +115,47 @@ def sinkhorn(attn: np.ndarray, rows: np.ndarray | None = None, iters: int = SINK
     return a
 
 
+def neighbourhood_consensus(match: np.ndarray, ink: np.ndarray, radius: int = 1) -> np.ndarray:
+    """Support of each [P, P] match by the matches of its sketch neighbours (a fixed, unlearned
+    form of neighbourhood consensus; Rocco et al., NeurIPS 2018).
+
+    Pair (i, j) collects ``match[i', j']`` over the ink sketch patches i' within ``radius`` cells
+    of i (i itself included), with j' = j shifted by the same offset: either the same offset (the
+    photo shows the sketched object the same way round) or the offset mirrored left-right (it
+    faces the other way). The support of the better-fitting of the two is kept per pair and
+    divided by the number of ink patches counted. A line whose neighbours' lines run in parallel
+    gains; one that disagrees with every neighbour loses. Non-ink rows are returned as they are.
+
+    Args:
+        match: [P, P] non-negative match map (rows sketch patches), P = g * g.
+        ink: [P] bool ink mask of the sketch patches.
+        radius: neighbourhood radius in cells.
+    """
+    m = np.asarray(match, np.float64)
+    p = m.shape[0]
+    g = int(round(np.sqrt(p)))
+    if g * g != p:
+        raise ValueError(f"match map of {p} patches is not a square grid")
+    ink_b = np.asarray(ink, bool)
+    m4 = (m * ink_b[:, None]).reshape(g, g, g, g)  # [sketch r, sketch c, photo r, photo c]
+    k = radius
+    pad = np.pad(m4, ((k, k), (k, k), (k, k), (k, k)))
+    ink_pad = np.pad(ink_b.reshape(g, g).astype(np.float64), k)
+    same = np.zeros_like(m4)
+    mirror = np.zeros_like(m4)
+    count = np.zeros((g, g))
+    for dy in range(-k, k + 1):
+        for dx in range(-k, k + 1):
+            rows = pad[k + dy : k + dy + g, k + dx : k + dx + g]  # sketch neighbour (r + dy, c + dx)
+            same += rows[:, :, k + dy : k + dy + g, k + dx : k + dx + g]
+            mirror += rows[:, :, k + dy : k + dy + g, k - dx : k - dx + g]
+            count += ink_pad[k + dy : k + dy + g, k + dx : k + dx + g]
+    support = np.maximum(same, mirror) / np.maximum(count, 1.0)[:, :, None, None]
+    out = m.copy()
+    out[ink_b] = support.reshape(p, p)[ink_b]
+    return out
+
+
 def gradient_relevance(attn: np.ndarray, grad: np.ndarray) -> np.ndarray:
     """Gradient-weighted attention (Chefer et al., ICCV 2021): ``max(0, A * dlogit/dA)`` per head.
 
@@ -161,6 +203,9 @@ def readout_maps(
         return s, s
     if readout == "dual_sinkhorn":
         s = sinkhorn(dual_softmax(sm, photo_map), rows=ink)
+        return s, s
+    if readout == "consensus":
+        s = sinkhorn(neighbourhood_consensus(sinkhorn(dual_softmax(sm, photo_map), rows=ink), ink), rows=ink)
         return s, s
     if readout == "gradient":
         if relevance is None:
