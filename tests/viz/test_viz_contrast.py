@@ -95,6 +95,11 @@ def test_side_by_side_correspondences_are_the_standard_renderer_twice(expl: Expl
     assert both.shape[1] == 2 * w + 24
     np.testing.assert_array_equal(both[22 : 22 + h, :w], one)
     np.testing.assert_array_equal(both[22 : 22 + h, w + 24 :], one)
+    stacked = render_contrast_correspondences(expl, expl, settings, "#1 cat", "#2 dog", stacked=True)
+    assert stacked.shape[:2] == (2 * (h + 22) + 24, w)
+    np.testing.assert_array_equal(stacked[22 : 22 + h], one)
+    np.testing.assert_array_equal(stacked[h + 22 + 24 + 22 :], one)
+    assert not np.array_equal(stacked[:22], stacked[h + 46 : h + 68])  # each part has its own title
 
 
 def test_contrast_lines_name_the_leading_patches_and_strokes(

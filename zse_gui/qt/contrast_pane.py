@@ -47,7 +47,7 @@ class ContrastPane(QWidget):
         )
         self.correspondences = ImagePane("", self)
         self.correspondences.setToolTip(
-            "Token correspondences of this result (left) and of the other one (right), drawn with the "
+            "Token correspondences of this result (top) and of the other one (below), drawn with the "
             "Correspondences tab's settings when the contrast arrived (an export uses the current ones)."
         )
         self.text = QLabel(self)

@@ -236,7 +236,7 @@ class StrokesController:
         try:
             patches = render_patch_contrast(p.patches, PATCH_VIEW_SIZE, na, nb)
             corr = render_contrast_correspondences(
-                p.explanation_a, p.explanation_b, c.view_state.correspondence, na, nb
+                p.explanation_a, p.explanation_b, c.view_state.correspondence, na, nb, stacked=True
             )
         except ZseError as exc:
             c.view.show_error("Cannot draw the contrast", str(exc))

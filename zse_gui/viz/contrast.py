@@ -143,24 +143,35 @@ def render_contrast_correspondences(
     settings: CorrespondenceSettings | None = None,
     name_a: str = "A",
     name_b: str = "B",
+    stacked: bool = False,
 ) -> np.ndarray:
-    """Both results' correspondence views (sketch | photo A, then sketch | photo B), titled.
+    """Both results' correspondence views, titled: sketch | photo A, then sketch | photo B, side by
+    side, or A above B with ``stacked`` (about square: what fits the Strokes tab's pane, where two
+    side by side were drawn at a quarter of its height).
 
-    Each half is exactly ``render_correspondences`` of that result with the same settings.
+    Each part is exactly ``render_correspondences`` of that result with the same settings.
 
     Returns:
         [H, W, 3] uint8 RGB.
     """
     settings = settings or CorrespondenceSettings()
-    halves = [render_correspondences(e, settings) for e in (expl_a, expl_b)]
-    h = max(x.shape[0] for x in halves) + _TITLE_H
-    w = sum(x.shape[1] for x in halves) + _GAP
+    parts = [render_correspondences(e, settings) for e in (expl_a, expl_b)]
+    names = (f"A: {name_a}", f"B: {name_b}")
+    if stacked:
+        h = sum(x.shape[0] + _TITLE_H for x in parts) + _GAP
+        w = max(x.shape[1] for x in parts)
+    else:
+        h = max(x.shape[0] for x in parts) + _TITLE_H
+        w = sum(x.shape[1] for x in parts) + _GAP
     out = _draw.canvas(h, w)
-    x0 = 0
-    for img, name in zip(halves, (f"A: {name_a}", f"B: {name_b}"), strict=True):
-        out[_TITLE_H : _TITLE_H + img.shape[0], x0 : x0 + img.shape[1]] = img
-        _draw.text(out, _ascii(name), (x0 + 8, 16), 0.5)
-        x0 += img.shape[1] + _GAP
+    x0 = y0 = 0
+    for img, name in zip(parts, names, strict=True):
+        out[y0 + _TITLE_H : y0 + _TITLE_H + img.shape[0], x0 : x0 + img.shape[1]] = img
+        _draw.text(out, _ascii(name), (x0 + 8, y0 + 16), 0.5)
+        if stacked:
+            y0 += _TITLE_H + img.shape[0] + _GAP
+        else:
+            x0 += img.shape[1] + _GAP
     return out
 
 
