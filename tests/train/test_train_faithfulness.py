@@ -86,7 +86,8 @@ def _softmax_attn(b: int, h: int, p: int, seed: int) -> torch.Tensor:
     return torch.softmax(torch.randn(b, h, 1 + p, 1 + p, generator=g) * 3, dim=-1)
 
 
-def test_readout_order_is_the_order_the_benchmark_masks_the_apps_lines_in() -> None:
+@pytest.mark.parametrize("readout", ["dual_sinkhorn", "consensus"])
+def test_readout_order_is_the_order_the_benchmark_masks_the_apps_lines_in(readout: str) -> None:
     # The trained order must be the one the deletion benchmark masks: the engine's readout of the
     # stripped head-mean maps, then line_photo_order over the ink rows.
     p = 16
@@ -94,19 +95,19 @@ def test_readout_order_is_the_order_the_benchmark_masks_the_apps_lines_in() -> N
     ink = torch.zeros(2, p, dtype=torch.bool)
     ink[0, [1, 2, 5, 6, 9]] = True
     ink[1, [0, 3, 12, 15]] = True
-    scores = readout_order(sk_attn, ph_attn, ink, "dual_sinkhorn")
+    scores = readout_order(sk_attn, ph_attn, ink, readout)
     for i in range(2):
         sm, pm = strip_ret(sk_attn[i].numpy()).mean(0), strip_ret(ph_attn[i].numpy()).mean(0)
         rows = ink[i].numpy()
-        c = correspondences(sm, pm, rows, None, readout="dual_sinkhorn")
-        _, smap = readout_maps("dual_sinkhorn", sm, pm, rows)
+        c = correspondences(sm, pm, rows, None, readout=readout)
+        _, smap = readout_maps(readout, sm, pm, rows)
         want = line_photo_order(c.sketch_to_photo, c.sketch_score, rows, smap)
         got = np.argsort(-scores[i].numpy(), kind="stable")
         assert got.tolist() == want.tolist()
         # Its top cells are the photo patches the lines end on.
         k = len(set(c.sketch_to_photo[rows].tolist()))
         assert set(got[:k].tolist()) == set(c.sketch_to_photo[rows].tolist())
-    assert torch.equal(faith_order_mass(sk_attn, ph_attn, ink, "dual_sinkhorn"), scores)
+    assert torch.equal(faith_order_mass(sk_attn, ph_attn, ink, readout), scores)
     assert torch.equal(faith_order_mass(sk_attn, ph_attn, ink, "attention"), explained_order(sk_attn, ink))
     with pytest.raises(ValueError, match="unknown faithfulness order"):
         faith_order_mass(sk_attn, ph_attn, ink, "gradient")

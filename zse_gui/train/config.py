@@ -10,7 +10,7 @@ from zse_gui.errors import ConfigError
 
 # Explanation orders the faithfulness term can train (``TrainConfig.faith_order``): the attention
 # mass, or the line order of a correspondence readout without gradients (``zse_gui.engine``).
-FAITH_ORDERS = ("attention", "dual_sinkhorn", "sinkhorn", "dual_softmax")
+FAITH_ORDERS = ("attention", "dual_sinkhorn", "consensus", "sinkhorn", "dual_softmax")
 
 __all__ = ["TrainConfig", "AMP_MODES"]
 
