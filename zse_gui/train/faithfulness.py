@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from zse_gui.engine.explain import line_photo_order, readout_maps
+from zse_gui.engine.explain import line_photo_order, readout_maps, strip_ret
 from zse_gui.model.lite import pack_cached_features, replace_cached_features
 from zse_gui.sketch import INK_THRESHOLD
 from zse_gui.train.config import FAITH_ORDERS
@@ -127,12 +127,10 @@ def explained_order(sketch_attn: Tensor, ink: Tensor) -> Tensor:
 
 
 def _patch_maps(attn: Tensor, p: int) -> np.ndarray:
-    """[B, h, T, T'] attention -> [B, P, P] float64 head-mean patch maps ([Ret] row and column and
-    extra key columns dropped, rows renormalised as ``zse_gui.engine.explain.strip_ret`` does)."""
-    a = attn.detach()[:, :, 1:, 1 : 1 + p].double().cpu().numpy()
-    s = a.sum(-1, keepdims=True)
-    a = np.where(s > 0, a / np.where(s > 0, s, 1.0), 1.0 / p)
-    return np.asarray(a.mean(1))
+    """[B, h, T, T'] attention -> [B, P, P] head-mean patch maps, as the engine reads them
+    (``strip_ret`` per head, then the mean; extra key columns such as a "no match" key dropped)."""
+    a = attn.detach()[:, :, : 1 + p, : 1 + p].float().cpu().numpy()
+    return np.stack([strip_ret(x).mean(0) for x in a])
 
 
 def readout_order(sketch_attn: Tensor, photo_attn: Tensor, ink: Tensor, readout: str) -> Tensor:
