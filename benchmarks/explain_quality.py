@@ -269,7 +269,7 @@ def correspondence_benchmark(
     curves["gradient_mass"] = []
     logit_curves: dict[str, list[np.ndarray]] = {}  # the same curves on the relation logit
     ro: dict[str, dict[str, list[Any]]] = {
-        v: {k: [] for k in ("pred", "true", "pred_top", "true_top", "kept", "ink", "sink", "bg")}
+        v: {k: [] for k in ("pred", "true", "pred_top", "true_top", "kept", "ink", "sink", "bg", "side")}
         for v in READOUT_VARIANTS
     }
     ro_time: dict[str, list[float]] = {v: [] for v in READOUT_VARIANTS}
@@ -293,6 +293,7 @@ def correspondence_benchmark(
             if valid.sum() < 5:
                 continue
             n_pairs += 1
+            side = "identity" if kind == "identity" else ("flipped" if t.flip else "unflipped")
             o = pair_outputs(model, sketch, photo)
             sk_attn, ph_attn = o["sk_attn"], o["ph_attn"]
             maps = {"mean": (sk_attn.mean(0), ph_attn.mean(0))}
@@ -312,6 +313,7 @@ def correspondence_benchmark(
                 r = ro[v]
                 r["pred"].append(centres[s2p[rows]])
                 r["true"].append(targets[rows])
+                r["side"].append(side)
                 cand = np.flatnonzero(rows)
                 top = cand[np.lexsort((cand, -score[cand]))][:TOP_N]
                 r["pred_top"].append(centres[s2p[top]])
@@ -338,6 +340,7 @@ def correspondence_benchmark(
                 r = ro[OCC]
                 r["pred"].append(centres[s2p[rows]])
                 r["true"].append(targets[rows])
+                r["side"].append(side)
                 r["pred_top"].append(centres[s2p[top]])
                 r["true_top"].append(targets[top])
                 r["kept"].append(int(rows.sum()))
@@ -426,6 +429,15 @@ def correspondence_benchmark(
             "top5_share": float(np.mean(r["sink"])) if r["sink"] else float("nan"),
             "background_share": float(np.mean(r["bg"])) if r["bg"] else float("nan"),
             "readout_ms": 1000 * float(np.median(ro_time[v])),
+            "all_by_kind": {
+                side: pck(
+                    np.concatenate([x for x, k in zip(r["pred"], r["side"], strict=True) if k == side]),
+                    np.concatenate([x for x, k in zip(r["true"], r["side"], strict=True) if k == side]),
+                    THRESHOLDS,
+                    s,
+                )
+                for side in sorted(set(r["side"]))
+            },
         }
     res["gradient_backward_ms"] = 1000 * float(np.median(grad_time))
     logit_means = {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in logit_curves.items()}
@@ -559,6 +571,21 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
                 f"{v['background_share']:.1%} | {ratios} | "
                 f"{v['readout_ms']:.1f} |"
             )
+    kinds = {k: v["all_by_kind"] for k, v in c.get("readouts", {}).items() if "all_by_kind" in v}
+    if kinds:
+        lines += [
+            "",
+            "PCK@0.1 of all ink matches per readout, by pair kind (identity; transformed and mirrored; "
+            "transformed, not mirrored):",
+            "",
+            "| readout | identity | mirrored | not mirrored |",
+            "|---|---|---|---|",
+        ]
+        for name, k in kinds.items():
+            cells = [
+                f"{k[side][0.1]:.3f}" if side in k else "-" for side in ("identity", "flipped", "unflipped")
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     ret = res.get("retrieval")
     if ret:
         lines += [
