@@ -273,6 +273,9 @@ def correspondence_benchmark(
         for v in READOUT_VARIANTS
     }
     ro_time: dict[str, list[float]] = {v: [] for v in READOUT_VARIANTS}
+    # Control: every ink patch matched to the photo patch at its own position (what a pure
+    # position prior would score; right by construction on identity pairs).
+    same_pos: dict[str, dict[str, list[np.ndarray]]] = {}
     if occlusion_pool > 0:
         ro[OCC] = {k: [] for k in ro["attention"]}
         ro_time[OCC] = []
@@ -304,6 +307,9 @@ def correspondence_benchmark(
             relevance = pair_relevance(sk_rel, ph_rel)
             grad_time.append(time.perf_counter() - t_g)
             lines: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+            sp = same_pos.setdefault(side, {"pred": [], "true": []})
+            sp["pred"].append(centres[np.flatnonzero(ink & valid)])
+            sp["true"].append(targets[ink & valid])
             for v in READOUT_VARIANTS:
                 t_r = time.perf_counter()
                 lines[v] = readout_lines(v, *maps["mean"], ink, relevance)
@@ -416,6 +422,10 @@ def correspondence_benchmark(
         "background_share": float(np.mean(bg_shares)),
         "background_share_true": float(np.mean(bg_true)),
         "ink_patches_mean": float(np.mean(n_ink)),
+    }
+    res["same_position_by_kind"] = {
+        side: pck(np.concatenate(v["pred"]), np.concatenate(v["true"]), THRESHOLDS, s)
+        for side, v in sorted(same_pos.items())
     }
     res["readouts"] = {}
     for v, r in ro.items():
@@ -586,6 +596,12 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
                 f"{k[side][0.1]:.3f}" if side in k else "-" for side in ("identity", "flipped", "unflipped")
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        sp = c.get("same_position_by_kind")
+        if sp:
+            cells = [
+                f"{sp[side][0.1]:.3f}" if side in sp else "-" for side in ("identity", "flipped", "unflipped")
+            ]
+            lines.append("| control: each patch to its own position | " + " | ".join(cells) + " |")
     ret = res.get("retrieval")
     if ret:
         lines += [
