@@ -152,7 +152,7 @@ class SearchStage:
 # How correspondence lines are read out of the cross-attention (computed in
 # ``zse_gui.engine.explain.readout_maps``; here so that settings can name them without torch).
 CORRESPONDENCE_READOUTS = ("attention", "dual_softmax", "sinkhorn", "dual_sinkhorn", "consensus", "gradient")
-DEFAULT_READOUT = "dual_sinkhorn"
+DEFAULT_READOUT = "consensus"
 
 
 @dataclass(frozen=True)

@@ -288,7 +288,9 @@ def test_an_undo_back_to_a_measured_drawing_shows_its_measurements_without_measu
     monkeypatch.setattr(c.worker, "submit", counting)
     w.show()
     qtbot.waitExposed(w)
+    n = len(w.canvas.sketch().strokes)
     draw(qtbot, w.canvas, [(80, 300), (200, 320)])  # a further stroke: a new drawing
+    assert len(w.canvas.sketch().strokes) == n + 1, "the stroke landed on the canvas"
     c.timer.timeout.emit()
     assert "strokes" in lanes, "a new drawing is measured"
     assert c.strokes.last is not None and c.strokes.last.revision == c.state.revision

@@ -98,7 +98,7 @@ READOUT_LABELS = {
     "dual_softmax": "dual softmax",
     "sinkhorn": "Sinkhorn",
     "dual_sinkhorn": "dual Sinkhorn",
-    "consensus": "neighbour consensus",
+    "consensus": "consensus",
     "gradient": "gradient-ranked",
 }
 
@@ -126,7 +126,7 @@ class CorrespondenceTab(_RenderedTab):
         self.readout.setToolTip(
             "How the lines are read out of the cross-attention: 'attention' is the plain argmax; "
             "'Sinkhorn' variants balance the photo patches so that a few cannot take every line; "
-            "'neighbour consensus' keeps a line where the neighbouring ink's lines run the same way "
+            "'consensus' keeps a line where the neighbouring ink's lines run the same way "
             "(or mirrored); "
             "'gradient' ranks the attention's lines by their relevance to the relation score "
             "(docs/explanations.md measures each)"
