@@ -140,6 +140,20 @@ def test_correspondence_readout_setting_is_checked(tmp_path: Path) -> None:
     assert load_settings(tmp_path).corr_readout == AppSettings().corr_readout
 
 
+def test_an_older_files_default_readout_gives_way_to_todays_default(tmp_path: Path) -> None:
+    # Version-1 files stored every value: their corr_readout "dual_sinkhorn" was that version's
+    # default, not a choice, so today's default applies; other values are kept.
+    (tmp_path / "settings.json").write_text(json.dumps({"corr_readout": "dual_sinkhorn", "top_k": 9}))
+    s = load_settings(tmp_path)
+    assert s.corr_readout == AppSettings().corr_readout == "consensus" and s.top_k == 9
+    # Another readout in an old file was a choice; and from version 2 on, dual_sinkhorn is one too.
+    (tmp_path / "settings.json").write_text(json.dumps({"corr_readout": "attention"}))
+    assert load_settings(tmp_path).corr_readout == "attention"
+    save_settings(AppSettings(corr_readout="dual_sinkhorn"), tmp_path)
+    assert json.loads((tmp_path / "settings.json").read_text())["settings_version"] == 2
+    assert load_settings(tmp_path).corr_readout == "dual_sinkhorn"
+
+
 def test_unreadable_settings_file_gives_defaults(tmp_path: Path) -> None:
     (tmp_path / "settings.json").write_text("{not json")
     assert load_settings(tmp_path) == AppSettings()

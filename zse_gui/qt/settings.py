@@ -25,6 +25,11 @@ log = logging.getLogger(__name__)
 
 APP_DIR_NAME = "zse-gui"
 SETTINGS_FILE = "settings.json"
+# Written into the file. Files without it (version 1) stored every value, defaults included, so a
+# value that was version 1's default cannot be told from a choice: such values of settings whose
+# default has changed since are read as "not chosen" (``_OLD_DEFAULTS``).
+SETTINGS_VERSION = 2
+_OLD_DEFAULTS: dict[int, dict[str, object]] = {1: {"corr_readout": "dual_sinkhorn"}}
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -98,6 +103,7 @@ class AppSettings:
         """A JSON-ready dict (tuples become lists)."""
         data = asdict(self)
         data["export_formats"] = list(self.export_formats)
+        data["settings_version"] = SETTINGS_VERSION
         return data
 
     @classmethod
@@ -107,11 +113,19 @@ class AppSettings:
             log.warning("settings are not a JSON object (%s); using defaults", type(data).__name__)
             return cls()
         defaults = cls()
+        version = data.get("settings_version", 1)
+        old = _OLD_DEFAULTS.get(version, {}) if isinstance(version, int) else {}
         values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in data:
                 continue
             raw = data[f.name]
+            if f.name in old and raw == old[f.name]:
+                log.info(
+                    "setting %s=%r was the default of settings version %s; using today's default %r",
+                    f.name, raw, version, getattr(defaults, f.name),
+                )  # fmt: skip
+                continue
             try:
                 values[f.name] = _validate(f.name, raw)
             except (TypeError, ValueError) as exc:
