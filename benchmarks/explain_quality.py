@@ -124,6 +124,18 @@ READOUT_VARIANTS: dict[str, tuple[str, bool, bool]] = {
 }
 
 
+# What a masked photo patch is painted with in the deletion curves: white (the app's masking test;
+# the sketch domain's "nothing there"), or the photo's mean colour (``--mask-fill mean``), which
+# leaves no white shape behind where a run of masked patches follows the object's outline.
+MASK_FILLS = ("white", "mean")
+_mask_fill = "white"
+
+
+def mask_value(photo: np.ndarray) -> np.ndarray | int:
+    """The fill of a masked patch of ``photo`` under the chosen ``--mask-fill``."""
+    return MASK_FILL if _mask_fill == "white" else photo.reshape(-1, 3).mean(0).round().astype(np.uint8)
+
+
 OCC = "dual_sinkhorn_occlusion"  # the default readout's lines ranked by a measured masking drop
 
 
@@ -224,7 +236,7 @@ def deletion_curves(
             img = photo.copy()
             for cell in order[:k]:
                 r, c = divmod(int(cell), g)
-                img[r * ps : (r + 1) * ps, c * ps : (c + 1) * ps] = MASK_FILL
+                img[r * ps : (r + 1) * ps, c * ps : (c + 1) * ps] = mask_value(photo)
             imgs.append(img)
             keys.append(name)
     x = torch.from_numpy(np.stack([normalize(i, cfg) for i in imgs]))
@@ -503,6 +515,7 @@ def _ratio(r: float, unit: str = "") -> str:
 
 def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
     c = res["correspondence"]
+    fill = "the photo's mean colour" if res.get("mask_fill") == "mean" else "white"
     lines = [
         f"### {label}",
         "",
@@ -538,7 +551,8 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
         f"({c['sinks']['ink_patches_mean']:.0f} ink patches per sketch on average).",
         "",
         f"Deletion ({c['deletion']['pairs']} identity pairs, masking {MASK_STEPS[1]}..{MASK_STEPS[-1]} "
-        "photo patches; the relation score, and the relation logit before the sigmoid, which shows "
+        f"photo patches painted {fill}; "
+        "the relation score, and the relation logit before the sigmoid, which shows "
         "changes the score hides where it sits near 1):",
         "",
         "| order | mean score over the curve | mean drop | drop / random's | mean logit drop | "
@@ -657,6 +671,10 @@ def main(argv: list[str] | None = None) -> int:
         help="also rank the default readout's N strongest lines by the measured logit drop (0 = skip)",
     )
     ap.add_argument("--no-retrieval", action="store_true")
+    ap.add_argument(
+        "--mask-fill", choices=MASK_FILLS, default="white",
+        help="deletion curves: paint masked patches white (the app's test) or the photo's mean colour",
+    )  # fmt: skip
     add_null_key_flag(ap)
     ap.add_argument("--write-doc", action="store_true", help="write the section of docs/explanations.md")
     ap.add_argument("--render", type=Path, help="only render a saved docs/explanations_<label>.json")
@@ -672,6 +690,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{STAMPS} not found: apt-get install tuxpaint-stamps-default")
     if set(BENCH_BACKGROUNDS) & set(TRAIN_BACKGROUNDS):
         raise SystemExit("benchmark and training backgrounds overlap")
+    global _mask_fill
+    _mask_fill = args.mask_fill
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
     model = create_model(lite_config(args.ca_null_key), weights=args.weights).eval()
@@ -682,6 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         "sha256": model.weights_info.sha256 if model.weights_info else "",
         "seed": args.seed,
         "photo_offset": args.photo_offset,
+        "mask_fill": args.mask_fill,
         "correspondence": correspondence_benchmark(
             model, entries, bgs, args.seed, args.faith_pairs, args.occlusion_pool
         ),
