@@ -128,12 +128,11 @@ READOUT_VARIANTS: dict[str, tuple[str, bool, bool]] = {
 # the sketch domain's "nothing there"), or the photo's mean colour (``--mask-fill mean``), which
 # leaves no white shape behind where a run of masked patches follows the object's outline.
 MASK_FILLS = ("white", "mean")
-_mask_fill = "white"
 
 
-def mask_value(photo: np.ndarray) -> np.ndarray | int:
-    """The fill of a masked patch of ``photo`` under the chosen ``--mask-fill``."""
-    return MASK_FILL if _mask_fill == "white" else photo.reshape(-1, 3).mean(0).round().astype(np.uint8)
+def mask_value(photo: np.ndarray, fill: str) -> np.ndarray | int:
+    """What a masked patch of ``photo`` is painted with for ``fill`` (one of ``MASK_FILLS``)."""
+    return MASK_FILL if fill == "white" else photo.reshape(-1, 3).mean(0).round().astype(np.uint8)
 
 
 OCC = "dual_sinkhorn_occlusion"  # the default readout's lines ranked by a measured masking drop
@@ -224,7 +223,11 @@ def occlusion_logits(
 
 @torch.no_grad()
 def deletion_curves(
-    model: ZseSbir, sk_tokens: torch.Tensor, photo: np.ndarray, orders: dict[str, np.ndarray]
+    model: ZseSbir,
+    sk_tokens: torch.Tensor,
+    photo: np.ndarray,
+    orders: dict[str, np.ndarray],
+    fill: str = "white",
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(relation scores, relation logits) after masking the first k photo patches of each order,
     k in MASK_STEPS. The logits show what the sigmoid hides where the score sits near 1."""
@@ -236,7 +239,7 @@ def deletion_curves(
             img = photo.copy()
             for cell in order[:k]:
                 r, c = divmod(int(cell), g)
-                img[r * ps : (r + 1) * ps, c * ps : (c + 1) * ps] = mask_value(photo)
+                img[r * ps : (r + 1) * ps, c * ps : (c + 1) * ps] = mask_value(photo, fill)
             imgs.append(img)
             keys.append(name)
     x = torch.from_numpy(np.stack([normalize(i, cfg) for i in imgs]))
@@ -263,6 +266,7 @@ def correspondence_benchmark(
     seed: int,
     faith_pairs: int,
     occlusion_pool: int = 0,
+    mask_fill: str = "white",
 ) -> dict[str, Any]:
     cfg = model.cfg
     g, ps, s = cfg.grid_size, cfg.patch_size, cfg.img_size
@@ -403,7 +407,7 @@ def correspondence_benchmark(
                 orders["gradient_mass"] = np.lexsort((np.arange(len(rel_mass)), -rel_mass))
                 if occlusion_pool > 0:
                     orders[f"{OCC}_lines"] = occ_order
-                by_score, by_logit = deletion_curves(model, o["sk_tokens"], photo, orders)
+                by_score, by_logit = deletion_curves(model, o["sk_tokens"], photo, orders, mask_fill)
                 for name in by_score:
                     curves[name].append(by_score[name])
                     logit_curves.setdefault(name, []).append(by_logit[name])
@@ -690,8 +694,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{STAMPS} not found: apt-get install tuxpaint-stamps-default")
     if set(BENCH_BACKGROUNDS) & set(TRAIN_BACKGROUNDS):
         raise SystemExit("benchmark and training backgrounds overlap")
-    global _mask_fill
-    _mask_fill = args.mask_fill
     torch.set_grad_enabled(False)
     t0 = time.perf_counter()
     model = create_model(lite_config(args.ca_null_key), weights=args.weights).eval()
@@ -704,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         "photo_offset": args.photo_offset,
         "mask_fill": args.mask_fill,
         "correspondence": correspondence_benchmark(
-            model, entries, bgs, args.seed, args.faith_pairs, args.occlusion_pool
+            model, entries, bgs, args.seed, args.faith_pairs, args.occlusion_pool, args.mask_fill
         ),
     }
     print(json.dumps(res["correspondence"]["pck"]["mean"], default=float), flush=True)
