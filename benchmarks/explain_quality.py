@@ -382,7 +382,6 @@ def correspondence_benchmark(
                     by_kind[kind]["pred"].append(centres[s2p[valid]])
                     by_kind[kind]["true"].append(targets[valid])
                     if kind == "transformed":  # flipped or not: does a match follow the content?
-                        side = "flipped" if t.flip else "unflipped"
                         by_kind[side]["pred"].append(centres[s2p[valid]])
                         by_kind[side]["true"].append(targets[valid])
                     ink_matches = s2p[ink]
@@ -466,21 +465,25 @@ def correspondence_benchmark(
             },
         }
     res["gradient_backward_ms"] = 1000 * float(np.median(grad_time))
-    logit_means = {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in logit_curves.items()}
     res["deletion"] = {
         "pairs": len(curves["random"]),
         "mask_steps": list(MASK_STEPS),
         **deletion_summary({k: np.stack(v) for k, v in curves.items()}),
-        "mean_curves": {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in curves.items()},
+        "mean_curves": _mean_curves(curves),
     }
     res["deletion_logit"] = {
         **deletion_summary({k: np.stack(v) for k, v in logit_curves.items()}),
-        "mean_curves": logit_means,
+        "mean_curves": _mean_curves(logit_curves),
     }
     return res
 
 
 @torch.no_grad()
+def _mean_curves(curves: dict[str, list[np.ndarray]]) -> dict[str, list[float]]:
+    """Per order, the mean deletion curve over pairs, rounded for the JSON."""
+    return {k: [round(float(x), 4) for x in np.stack(v).mean(0)] for k, v in curves.items()}
+
+
 def retrieval_benchmark(model: ZseSbir, bgs: list[np.ndarray], seed: int) -> dict[str, Any] | None:
     """mAP@all of Ret and two-stage search: unseen doodles against their classes' composited photos."""
     if not QUICKDRAW.is_dir():
@@ -609,17 +612,14 @@ def markdown(label: str, weights: str, res: dict[str, Any]) -> str:
             "| readout | identity | mirrored | not mirrored |",
             "|---|---|---|---|",
         ]
-        for name, k in kinds.items():
+        rows = list(kinds.items())
+        if c.get("same_position_by_kind"):
+            rows.append(("control: each patch to its own position", c["same_position_by_kind"]))
+        for name, k in rows:
             cells = [
                 f"{k[side][0.1]:.3f}" if side in k else "-" for side in ("identity", "flipped", "unflipped")
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        sp = c.get("same_position_by_kind")
-        if sp:
-            cells = [
-                f"{sp[side][0.1]:.3f}" if side in sp else "-" for side in ("identity", "flipped", "unflipped")
-            ]
-            lines.append("| control: each patch to its own position | " + " | ".join(cells) + " |")
     ret = res.get("retrieval")
     if ret:
         lines += [
