@@ -51,8 +51,8 @@ class TrainConfig:
             relation logit at least ``faith_margin`` more than painting as many random patches.
         faith_patches: photo patches painted white per copy.
         faith_order: which explanation's order the term makes faithful: ``attention`` (the
-            attention mass the ink puts on each photo patch) or a correspondence readout such as
-            ``dual_sinkhorn`` (the app's default lines; ``zse_gui.train.faithfulness.FAITH_ORDERS``).
+            attention mass the ink puts on each photo patch) or a correspondence readout's lines,
+            such as ``consensus`` (the app's default) or ``dual_sinkhorn`` (``FAITH_ORDERS``).
         faith_margin: the hinge's margin, in relation-logit units.
         pos_target: relation target of matching pairs (0.99, label smoothing of 1).
         neg_target: relation target of non-matching pairs (0.01).
