@@ -133,6 +133,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--faith-patches", type=int, default=16, help="photo patches masked per copy")
     ap.add_argument("--faith-margin", type=float, default=1.0, help="the hinge's margin, in logit units")
     ap.add_argument(
+        "--faith-anchor-weight", type=float, default=0.0,
+        help="anchor of the hinge (TrainConfig.faith_anchor_weight): random masking may not raise the logit",
+    )  # fmt: skip
+    ap.add_argument(
+        "--keep-weight", type=float, default=0.0,
+        help="hold the clean pairs' relation logits to the starting weights' (TrainConfig.keep_weight)",
+    )  # fmt: skip
+    ap.add_argument(
         "--composite-prob", type=float, default=0.0,
         help="share of photo views whose cut-out is pasted on a crop of a real background "
         "(scikit-image sample photos; needs the tuxpaint stamps installed)",
@@ -255,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         faith_patches=args.faith_patches,
         faith_margin=args.faith_margin,
         faith_order=args.faith_order,
+        faith_anchor_weight=args.faith_anchor_weight,
+        keep_weight=args.keep_weight,
         log_every=10,
         checkpoint_every=100,
         eval_every=args.eval_every,
@@ -277,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         "faith_weight": args.faith_weight,
         "faith_pixels": args.faith_pixels,
         "faith_order": args.faith_order,
+        "faith_anchor_weight": args.faith_anchor_weight,
+        "keep_weight": args.keep_weight,
         "composite_backgrounds": list(TRAIN_BACKGROUNDS) if args.composite_prob > 0 else [],
         "init_weights": None if args.init_weights is None else args.init_weights.name,
         "cached_views": {

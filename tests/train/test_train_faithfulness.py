@@ -9,12 +9,13 @@ import pytest
 import torch
 
 from zse_gui.engine.explain import correspondences, line_photo_order, readout_maps, strip_ret
-from zse_gui.errors import ConfigError
+from zse_gui.errors import ConfigError, WeightsError
 from zse_gui.model import create_model
 from zse_gui.model.lite import pack_cached_features
 from zse_gui.train.config import TrainConfig
 from zse_gui.train.faithfulness import (
     PatchMasker,
+    anchor_loss,
     explained_order,
     faith_order_mass,
     faithfulness_loss,
@@ -196,3 +197,83 @@ def test_mask_of_packed_inputs_can_run_the_backbone_again_on_the_painted_pixels(
         got, backbone(out[:, :3])
     )  # the features of the painted image, not the white stand-in
     assert torch.allclose(got[0, :, 0, 1], torch.ones(112))  # a white cell: pixel value 1 after normalising
+
+
+def test_anchor_is_zero_unless_random_masking_raises_the_logit_above_the_clean_one() -> None:
+    clean = torch.tensor([2.0, 2.0, 2.0])
+    assert anchor_loss(torch.tensor([1.0, 2.0, -5.0]), clean).item() == 0.0
+    assert anchor_loss(torch.tensor([3.0, 2.0, 2.5]), clean).item() == pytest.approx((1.0 + 0.0 + 0.5) / 3)
+
+
+def test_config_rejects_an_anchor_without_the_hinge_and_negative_weights() -> None:
+    assert TrainConfig().faith_anchor_weight == 0.0 and TrainConfig().keep_weight == 0.0
+    with pytest.raises(ConfigError, match="needs faith_weight"):
+        TrainConfig(faith_anchor_weight=1.0)
+    for bad in ({"keep_weight": -1.0}, {"faith_anchor_weight": -1.0, "faith_weight": 1.0}):
+        with pytest.raises(ConfigError, match="must be >= 0"):
+            TrainConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_trainer_logs_the_lift_and_trains_the_anchor_when_asked(tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        steps=2, batch_size=2, lr=1e-3, weight_decay=0.0, log_every=1, faith_weight=1.0, faith_patches=3,
+        faith_anchor_weight=1.0, amp="off",
+    )  # fmt: skip
+    res = Trainer(create_model("zse_test", seed=1), _batches(), cfg, tmp_path, progress=False).fit()
+    recs = [h for h in res.history if h["event"] == "train"]
+    assert len(recs) == 2
+    for h in recs:
+        assert h["faith_anchor"] >= 0.0
+        assert h["faith_anchor"] >= h["faith_lift"] - 1e-6  # relu(lift) per pair, then the mean
+
+
+def _clean_logits(model: torch.nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model.forward_pair(b[0], b[1]).relation.logit for b in batches])  # type: ignore[operator]
+
+
+def test_keep_term_holds_the_relation_logits_near_the_starting_weights(tmp_path: Path) -> None:
+    # Only the relation target trains (at a large rate, so the logits move); with ``keep_weight``
+    # the same steps move the clean pairs' logits less, and the reference weights stay put.
+    batches = _batches(4)
+    start = create_model("zse_test", seed=1)
+    start_logits = _clean_logits(start, batches)
+    drift = {}
+    for keep in (0.0, 50.0):
+        cfg = TrainConfig(
+            steps=4, batch_size=2, lr=3e-2, weight_decay=0.0, log_every=1, triplet_weight=0.0,
+            relation_weight=4.0, keep_weight=keep, amp="off", pos_target=0.99, neg_target=0.99,
+        )  # fmt: skip
+        model = create_model("zse_test", seed=1)
+        trainer = Trainer(model, batches, cfg, tmp_path / str(keep), progress=False)
+        res = trainer.fit()
+        drift[keep] = float((_clean_logits(model, batches) - start_logits).abs().mean())
+        recs = [h for h in res.history if h["event"] == "train"]
+        assert all(("keep" in h) == (keep > 0) for h in recs)
+        if keep > 0:
+            assert trainer.teacher is not None
+            ref = trainer.state_dict()["teacher"]
+            assert all(torch.equal(ref[k], v) for k, v in start.state_dict().items())
+    assert drift[0.0] > 0.5  # the relation term alone moves the logits a lot (all targets 0.99) ...
+    assert drift[50.0] < 0.5 * drift[0.0]  # ... and the keep term holds them
+
+
+def test_resume_restores_the_keep_reference_not_the_resumed_weights(tmp_path: Path) -> None:
+    batches = _batches(2)
+    cfg = TrainConfig(
+        steps=2, batch_size=2, lr=3e-2, weight_decay=0.0, log_every=1, checkpoint_every=1, keep_weight=1.0,
+        amp="off",
+    )  # fmt: skip
+    start = {k: v.clone() for k, v in create_model("zse_test", seed=1).state_dict().items()}
+    Trainer(create_model("zse_test", seed=1), batches, cfg, tmp_path, progress=False).fit()
+    # A second trainer built around other weights (seed 2) takes the saved reference on resume.
+    again = Trainer(create_model("zse_test", seed=2), batches, cfg, tmp_path, progress=False)
+    assert again.resume()
+    assert again.teacher is not None
+    assert all(torch.equal(again.teacher.state_dict()[k], v) for k, v in start.items())
+    plain = Trainer(create_model("zse_test", seed=2), batches, TrainConfig(keep_weight=0.0), tmp_path / "p")
+    plain.save_checkpoint()
+    keeper = Trainer(create_model("zse_test", seed=2), batches, cfg, tmp_path / "p", progress=False)
+    with pytest.raises(WeightsError, match="keep_weight"):
+        keeper.resume()

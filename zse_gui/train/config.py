@@ -54,6 +54,14 @@ class TrainConfig:
             attention mass the ink puts on each photo patch) or a correspondence readout's lines,
             such as ``consensus`` (the app's default) or ``dual_sinkhorn`` (``FAITH_ORDERS``).
         faith_margin: the hinge's margin, in relation-logit units.
+        faith_anchor_weight: weight of an anchor for that hinge (0 = off): for the same matching
+            pairs, ``relu(logit(random cells masked) - logit(clean))``, so that the gap is not
+            opened by scoring randomly masked photos *higher* than clean ones. Needs
+            ``faith_weight`` > 0.
+        keep_weight: weight of a term that keeps the relation logits (0 = off, as released):
+            the MSE between the logits of the batch's clean pairs and those of a frozen copy of
+            the weights the trainer started from, so that terms such as the faithfulness hinge
+            do not move the re-ranking on the way.
         pos_target: relation target of matching pairs (0.99, label smoothing of 1).
         neg_target: relation target of non-matching pairs (0.01).
         amp: ``"auto"`` (autocast on CUDA: bf16 where supported, else fp16 with a grad scaler;
@@ -94,6 +102,8 @@ class TrainConfig:
     faith_patches: int = 16
     faith_margin: float = 1.0
     faith_order: str = "attention"
+    faith_anchor_weight: float = 0.0
+    keep_weight: float = 0.0
     pos_target: float = 0.99
     neg_target: float = 0.01
     amp: str = "auto"
@@ -142,6 +152,11 @@ class TrainConfig:
             problems.append(f"faith_order must be one of {orders} (got {self.faith_order!r})")
         if self.faith_margin <= 0:
             problems.append(f"faith_margin must be > 0 (got {self.faith_margin})")
+        for name in ("faith_anchor_weight", "keep_weight"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if self.faith_anchor_weight > 0 and self.faith_weight <= 0:
+            problems.append("faith_anchor_weight anchors the faithfulness hinge; it needs faith_weight > 0")
         if self.grad_clip is not None and self.grad_clip <= 0:
             problems.append(f"grad_clip must be > 0 or None (got {self.grad_clip})")
         if problems:

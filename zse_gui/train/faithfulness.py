@@ -56,6 +56,7 @@ from zse_gui.train.config import FAITH_ORDERS
 __all__ = [
     "FAITH_ORDERS",
     "PatchMasker",
+    "anchor_loss",
     "explained_order",
     "faith_order_mass",
     "faithfulness_loss",
@@ -189,3 +190,9 @@ def top_and_random_cells(mass: Tensor, k: int, generator: torch.Generator | None
 def faithfulness_loss(logit_explained: Tensor, logit_random: Tensor, margin: float) -> Tensor:
     """Hinge: zero when masking the explained cells lowers the logit ``margin`` more than random."""
     return F.relu(margin - (logit_random.float() - logit_explained.float())).mean()
+
+
+def anchor_loss(logit_random: Tensor, logit_clean: Tensor) -> Tensor:
+    """The hinge's anchor: zero while masking random cells does not raise the logit above the
+    clean pair's (``logit_clean``, detached by the caller)."""
+    return F.relu(logit_random.float() - logit_clean.float()).mean()

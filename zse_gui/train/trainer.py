@@ -19,6 +19,7 @@ Output folder::
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import logging
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 from tqdm import tqdm
@@ -41,7 +43,13 @@ from zse_gui.errors import ConfigError, DatasetError, WeightsError
 from zse_gui.model.checkpoint import native_to_official, save_official, save_safetensors
 from zse_gui.train.config import TrainConfig
 from zse_gui.train.datasets import ShuffledStream, is_stream
-from zse_gui.train.faithfulness import PatchMasker, faith_order_mass, faithfulness_loss, top_and_random_cells
+from zse_gui.train.faithfulness import (
+    PatchMasker,
+    anchor_loss,
+    faith_order_mass,
+    faithfulness_loss,
+    top_and_random_cells,
+)
 from zse_gui.train.geometry import correspondence_loss
 from zse_gui.train.losses import zse_loss
 from zse_gui.train.state import load_train_state, save_train_state
@@ -157,6 +165,13 @@ class Trainer:
             mc: Any = model_cfg
             patch_masker = PatchMasker(mc.grid_size, mc.patch_size, mc.mean, mc.std)
         self.patch_masker = patch_masker
+        # ``keep_weight``: a frozen copy of the starting weights, whose clean relation logits the
+        # trained model is held to. Saved in ``last.pt``, so a resume keeps the same reference.
+        self.teacher: nn.Module | None = None
+        if self.cfg.keep_weight > 0:
+            self.teacher = copy.deepcopy(self.model).eval()
+            for prm in self.teacher.parameters():
+                prm.requires_grad_(False)
         self.amp_dtype, use_scaler = _amp_settings(self.cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
         self._frozen_modules = self._apply_freeze()
@@ -256,6 +271,11 @@ class Trainer:
             "best_metric": self.best_metric,
             "best_step": self.best_step,
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "teacher": (
+                {k: v.detach().cpu() for k, v in self.teacher.state_dict().items()}
+                if self.teacher is not None
+                else None
+            ),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "torch_rng": torch.get_rng_state(),
@@ -293,6 +313,12 @@ class Trainer:
         state = OrderedDict(st["model"])
         state._metadata = getattr(self.model.state_dict(), "_metadata", None)  # type: ignore[attr-defined]
         self.model.load_state_dict(state)
+        if self.teacher is not None:
+            if st.get("teacher") is None:
+                raise WeightsError(p, "has no keep_weight reference weights (written without that term)")
+            ref = OrderedDict(st["teacher"])
+            ref._metadata = state._metadata  # type: ignore[attr-defined]
+            self.teacher.load_state_dict(ref)
         self.optimizer.load_state_dict(st["optimizer"])
         if self.scaler is not None and st.get("scaler") is not None:
             self.scaler.load_state_dict(st["scaler"])
@@ -349,7 +375,7 @@ class Trainer:
             with self._autocast():
                 # 2B pairs: (sketch_i, photo_i) match, (sketch_neg_i, photo_neg_i) do not.
                 sk2, ph2 = torch.cat([sk, sk_neg]), torch.cat([ph, ph_neg])
-                if cfg.corr_weight > 0 or cfg.faith_weight > 0:  # the cross-attention is needed too
+                if cfg.corr_weight > 0 or cfg.faith_weight > 0 or cfg.keep_weight > 0:  # more than forward()
                     feats, ret_feats, scores, terms = self._forward_with_terms(sk2, ph2, targets)
                 elif cfg.ret_triplet_weight > 0:  # also the pre-CA [Ret] tokens, for their triplet term
                     with_ret = cast(Callable[..., tuple[Tensor, Tensor, Tensor]], self.model.forward_with_ret)
@@ -359,12 +385,19 @@ class Trainer:
                     feats, scores = self.model(sk2, ph2)  # [4B, C], [2B, 1]
             out = zse_loss(feats, scores, cfg, ret_feats if cfg.ret_triplet_weight > 0 else None)
             total = out.total
-            for name, weight in (("corr", cfg.corr_weight), ("faith", cfg.faith_weight)):
+            weights = (
+                ("corr", cfg.corr_weight),
+                ("faith", cfg.faith_weight),
+                ("faith_anchor", cfg.faith_anchor_weight),
+                ("keep", cfg.keep_weight),
+            )
+            for name, weight in weights:
                 if name in terms:
                     total = total + weight * terms[name]
                     sums[name] = sums.get(name, 0.0) + float(terms[name].detach()) / cfg.accum_steps
-            if "faith_gap" in terms:  # diagnostic: logit(random cells masked) - logit(explained)
-                sums["faith_gap"] = sums.get("faith_gap", 0.0) + float(terms["faith_gap"]) / cfg.accum_steps
+            for name in ("faith_gap", "faith_lift"):  # diagnostics, not trained on
+                if name in terms:
+                    sums[name] = sums.get(name, 0.0) + float(terms[name]) / cfg.accum_steps
             loss = total / cfg.accum_steps
             if self.scaler is not None:
                 loss = self.scaler.scale(loss)
@@ -395,8 +428,8 @@ class Trainer:
     ) -> tuple[Tensor, Tensor, Tensor, dict[str, Tensor]]:
         """Training outputs plus the auxiliary terms of the matching pairs (the first B of the 2B
         pairs): (post-CA features [4B, C], pre-CA [Ret] [4B, C], scores [2B, 1], terms), terms
-        holding ``corr`` (with ``corr_weight``) and ``faith`` / ``faith_gap`` (with
-        ``faith_weight``)."""
+        holding ``corr`` (with ``corr_weight``), ``faith`` / ``faith_gap`` (with ``faith_weight``),
+        ``faith_anchor`` (with ``faith_anchor_weight``) and ``keep`` (with ``keep_weight``)."""
         model: Any = self.model
         pair: Any = model.forward_pair(sk2, ph2, return_attn=True)
         post = torch.cat([pair.cross.sketch[:, 0], pair.cross.photo[:, 0]])
@@ -424,6 +457,15 @@ class Trainer:
             logit = model.forward_relation(cross.sketch, cross.photo).logit[:, 0]  # [2B]
             terms["faith"] = faithfulness_loss(logit[:b], logit[b:], self.cfg.faith_margin)
             terms["faith_gap"] = (logit[b:] - logit[:b]).detach().float().mean()
+            clean = pair.relation.logit[:b, 0].detach()
+            # diagnostic: logit(random cells masked) - logit(clean); > 0 is the loophole the anchor closes
+            terms["faith_lift"] = (logit[b:].detach() - clean).float().mean()
+            if self.cfg.faith_anchor_weight > 0:
+                terms["faith_anchor"] = anchor_loss(logit[b:], clean)
+        if self.teacher is not None:
+            with torch.no_grad():
+                ref = self.teacher.forward_pair(sk2, ph2).relation.logit  # type: ignore[operator]
+            terms["keep"] = F.mse_loss(pair.relation.logit.float(), ref.float())
         return post, pre, pair.relation.score, terms
 
     def evaluate(self) -> dict[str, float]:
