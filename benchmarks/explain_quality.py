@@ -76,9 +76,9 @@ from zse_gui.data.splits import canonical_class  # noqa: E402
 from zse_gui.engine.explain import (  # noqa: E402
     MASK_FILL,
     correspondences,
+    correspondences_and_strength,
     line_photo_order,
     patch_ink,
-    readout_maps,
     strip_ret,
     top_pairs,
 )
@@ -144,8 +144,7 @@ def readout_lines(
     """(photo patch per sketch patch [P], strength [P], kept [P] bool, strength map [P, P]) of one
     readout variant on the head-mean maps."""
     readout, mutual_only, strength_argmax = READOUT_VARIANTS[variant]
-    corr = correspondences(sm, pm, ink, None, readout=readout, relevance=relevance)
-    _, strength_map = readout_maps(readout, sm, pm, ink, relevance)
+    corr, strength_map = correspondences_and_strength(sm, pm, ink, None, readout, relevance)
     s2p, score = corr.sketch_to_photo, corr.sketch_score.astype(np.float64)
     if strength_argmax:
         s2p = np.argmax(strength_map, axis=1).astype(np.int64)

@@ -14,6 +14,7 @@ from zse_gui.engine.engine import Engine
 from zse_gui.engine.explain import (
     READOUTS,
     correspondences,
+    correspondences_and_strength,
     dual_softmax,
     neighbourhood_consensus,
     sinkhorn,
@@ -202,3 +203,16 @@ def test_consensus_lifts_a_weak_geometric_signal_but_invents_none() -> None:
 def test_consensus_needs_a_square_grid() -> None:
     with pytest.raises(ValueError, match="square grid"):
         neighbourhood_consensus(np.ones((12, 12)), np.ones(12, bool))
+
+
+@pytest.mark.parametrize("readout", [r for r in READOUTS if r != "gradient"])
+def test_correspondences_and_strength_returns_the_map_the_lines_were_read_from(readout: str) -> None:
+    rng = np.random.default_rng(3)  # 16 patches: a 4 x 4 grid, as the consensus readout needs
+    sm, pm = _softmax(rng.normal(0, 1, (16, 16))), _softmax(rng.normal(0, 1, (16, 16)))
+    ink = np.ones(16, bool)
+    ink[[2, 7]] = False
+    corr, strength = correspondences_and_strength(sm, pm, ink, None, readout)
+    plain = correspondences(sm, pm, ink, None, readout=readout)
+    assert np.array_equal(corr.sketch_to_photo, plain.sketch_to_photo)
+    assert np.allclose(corr.sketch_score, plain.sketch_score)
+    assert np.allclose(strength[np.arange(16), corr.sketch_to_photo], corr.sketch_score, atol=1e-6)

@@ -27,6 +27,7 @@ __all__ = [
     "MASK_FILL",
     "READOUTS",
     "correspondences",
+    "correspondences_and_strength",
     "dual_softmax",
     "gradient_relevance",
     "line_photo_order",
@@ -240,11 +241,24 @@ def correspondences(
     Raises:
         ValueError: see ``readout_maps``.
     """
+    return correspondences_and_strength(sketch_map, photo_map, ink, head, readout, relevance)[0]
+
+
+def correspondences_and_strength(
+    sketch_map: np.ndarray,
+    photo_map: np.ndarray,
+    ink: np.ndarray,
+    head: int | None,
+    readout: str = "attention",
+    relevance: np.ndarray | None = None,
+) -> tuple[Correspondences, np.ndarray]:
+    """``correspondences`` and the readout's [P, P] strength map it read them from (computed
+    once; the consensus readout's map is the costly part)."""
     match, strength = readout_maps(readout, sketch_map, photo_map, ink, relevance)
     s2p = np.argmax(match, axis=1).astype(np.int64)  # [P]
     p2s = np.argmax(photo_map, axis=1).astype(np.int64)  # [P]
     rows = np.arange(len(s2p))
-    return Correspondences(
+    corr = Correspondences(
         head=head,
         sketch_to_photo=s2p,
         sketch_score=strength[rows, s2p].astype(np.float32),
@@ -254,6 +268,7 @@ def correspondences(
         ink=np.asarray(ink, bool),
         readout=readout,
     )
+    return corr, strength
 
 
 def line_photo_order(
